@@ -1,0 +1,3 @@
+"""riskengine: account-identity risk engine."""
+
+__version__ = "0.1.0"

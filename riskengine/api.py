@@ -1,0 +1,106 @@
+"""The /v1 routes of contract v1. Thin: parse, call the pipeline or storage, answer."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from . import storage
+from .assess import assess
+from .auth import require
+from .errors import ApiError, from_validation
+from .metrics import DECISIONS
+from .schemas import AssessRequest, ChallengeRequest, LabelRequest
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+
+def engine():
+    return current_app.extensions["riskengine"]
+
+
+def json_body() -> dict:
+    if not request.is_json:
+        raise ApiError(415, "send Content-Type: application/json")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "body must be a JSON object", field="body")
+    return body
+
+
+def parse(model: type[BaseModel], body: dict):
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        raise from_validation(e) from None
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@bp.post("/assess")
+@require("assess")
+def assess_route():
+    body = json_body()
+    req = parse(AssessRequest, body)
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    result = assess(engine(), req, digest)
+    DECISIONS.labels(result["event"], result["decision"], result["decided_by"], str(result["degraded"]).lower()).inc()
+    return jsonify(result)
+
+
+@bp.post("/labels")
+@require("labels")
+def label_route():
+    req = parse(LabelRequest, json_body())
+    with engine().db.begin() as conn:
+        if not storage.account_exists(conn, req.account_id):
+            raise ApiError(404, f"account {req.account_id!r} has never been assessed", field="account_id")
+        stored = storage.add_label(conn, req.account_id, req.label, req.source, req.note, time.time())
+    return jsonify(_label_out(stored)), 201
+
+
+def _label_out(row: dict) -> dict:
+    return {"id": row["id"], "account_id": row["account_id"], "label": row["label"], "source": row["source"],
+            "note": row["note"], "created_at": rfc3339(row["created_ts"])}
+
+
+@bp.post("/assessments/<assessment_id>/challenge")
+@require("assess")
+def challenge_route(assessment_id: str):
+    req = parse(ChallengeRequest, json_body())
+    with engine().db.begin() as conn:
+        if not storage.assessment_exists(conn, assessment_id):
+            raise ApiError(404, f"assessment {assessment_id!r} not found")
+        storage.add_challenge_outcome(conn, assessment_id, req.outcome, time.time())
+    return jsonify({"assessment_id": assessment_id, "outcome": req.outcome})
+
+
+@bp.get("/accounts/<account_id>")
+@require("read")
+def account_route(account_id: str):
+    with engine().db.connect() as conn:
+        view = storage.account_view(conn, account_id)
+    if view is None:
+        raise ApiError(404, f"account {account_id!r} has never been seen")
+    acc, latest = view["account"], view["latest"] or {}
+    cluster = None
+    if acc["cluster_id"]:
+        cluster = {"id": acc["cluster_id"], "size": acc["cluster_size"]}
+    return jsonify({
+        "account_id": account_id, "decision": acc["last_decision"], "score": acc["last_score"],
+        "reasons": latest.get("reasons", []), "updated_at": rfc3339(acc["updated_ts"]),
+        "assessments": [{"assessment_id": a, "event": e, "decision": d, "score": s, "at": rfc3339(ts),
+                         "degraded": bool(deg)} for a, e, d, s, ts, deg in view["assessments"]],
+        "labels": [_label_out(r) for r in view["labels"]],
+        "links": view["links"], "cluster": cluster,
+    })

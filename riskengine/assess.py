@@ -1,0 +1,206 @@
+"""One assessment: validate -> signals -> features -> model + rules -> decision -> store.
+
+A failing dependency (database, GeoIP reader, model) never fails the call: the policy's
+fail-open/fail-closed choice decides, and the answer says degraded: true."""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from . import storage
+from .engine import Engine
+from .errors import ApiError
+from .features import vector
+from .ids import assessment_id
+from .pipeline import Observation, compute_signals, link_keys, observe
+from .policy import Facts, Verdict
+from .reasons import explain
+from .schemas import AssessRequest
+
+log = logging.getLogger(__name__)
+FUTURE_SLACK = 300.0
+
+
+def assess(engine: Engine, req: AssessRequest, request_hash: str, now: float | None = None) -> dict:
+    now = time.time() if now is None else now
+    t = req.occurred_at.timestamp() if req.occurred_at else now
+    if t > now + FUTURE_SLACK:
+        raise ApiError(422, "occurred_at is more than 5 minutes in the future", field="occurred_at")
+    failures: list[str] = []
+    if req.event_id:
+        stored = _stored(engine, req.event_id, request_hash, failures)
+        if stored is not None:
+            return stored
+    signals = _signals(engine, req, failures)
+    links = link_keys(req, signals, engine.hasher)
+    obs = _observe(engine, req, signals, links, t, failures)
+    response, row = _decide(engine, req, obs, t, now, failures)
+    row["request_hash"] = request_hash
+    if "database" not in failures:
+        try:
+            with engine.db.begin() as conn:
+                storage.record(conn, row, _account_fields(req, obs), links)
+        except IntegrityError:
+            stored = _stored(engine, req.event_id, request_hash, failures) if req.event_id else None
+            if stored is not None:
+                return stored        # a concurrent call with the same event_id won the race
+            raise
+        except SQLAlchemyError as e:
+            log.warning("storing the assessment failed: %s", e)
+            failures.append("database")
+            response, _ = _decide(engine, req, obs, t, now, failures)
+    return response
+
+
+def _stored(engine: Engine, event_id: str, request_hash: str, failures: list[str]) -> dict | None:
+    try:
+        with engine.db.connect() as conn:
+            found = storage.find_by_event_id(conn, event_id)
+    except SQLAlchemyError as e:
+        log.warning("idempotency lookup failed: %s", e)
+        failures.append("database")
+        return None
+    if found is None:
+        return None
+    if found.request_hash != request_hash:
+        raise ApiError(409, f"event_id {event_id!r} was already used with a different body", field="event_id")
+    return found.response
+
+
+def _signals(engine: Engine, req: AssessRequest, failures: list[str]):
+    if engine.geoip_error is not None:
+        failures.append("geoip")
+        return compute_signals(req, None)
+    try:
+        return compute_signals(req, engine.readers)
+    except Exception as e:   # a reader failing mid-flight (corrupt file, I/O error)
+        log.warning("GeoIP lookup failed: %s", e)
+        failures.append("geoip")
+        return compute_signals(req, None)
+
+
+def _observe(engine: Engine, req, signals, links, t, failures) -> Observation:
+    if "database" not in failures:
+        try:
+            with engine.db.connect() as conn:
+                return observe(conn, req, signals, links, t)
+        except SQLAlchemyError as e:
+            log.warning("history lookup failed: %s", e)
+            failures.append("database")
+    return observe(None, req, signals, links, t)
+
+
+def _decide(engine: Engine, req: AssessRequest, obs: Observation, t: float, now: float,
+            failures: list[str]) -> tuple[dict, dict]:
+    model, policy = engine.model, engine.policy
+    score, reasons, model_decision = None, [], None
+    if model is None:
+        failures.append("model")
+    else:
+        scored = model.score_one(vector(obs.features, model.features))
+        score = round(scored.score, 6)
+        reasons = explain(scored.contributions, obs.signals, obs.history, obs.features)
+        model_decision = model.decision(req.event, scored.score, policy.thresholds)
+    signals_out = signals_dict(obs)
+    verdict = policy.decide(_facts(req, obs, signals_out), model_decision)
+    reasons = verdict.reasons + reasons
+    if failures:
+        verdict = policy.on_failure(req.event)
+        reasons = [{"code": f"degraded.{f}", "message": f"{f} unavailable: decided by the {verdict.decided_by} policy",
+                    "weight": 0.0} for f in sorted(set(failures))] + reasons
+    decision, monitored = verdict.decision, None
+    if policy.mode == "monitor":
+        decision, monitored = "allow", verdict.decision
+    asm = assessment_id(now)
+    response = {
+        "assessment_id": asm, "event": req.event, "account_id": req.account.id,
+        "decision": decision, "score": score, "reasons": reasons,
+        "challenge": policy.challenge_types(reasons) if decision == "challenge" else None,
+        "signals": signals_out, "model_version": model.version if model else None,
+        "policy_version": policy.version, "decided_by": verdict.decided_by,
+        "monitored_decision": monitored, "degraded": bool(failures),
+    }
+    if response["challenge"] is None:
+        del response["challenge"]
+    ip = obs.signals.ip
+    row = {
+        "id": asm, "event_id": req.event_id, "request_hash": None, "account_id": req.account.id,
+        "event": req.event, "occurred_ts": t, "created_ts": now, "ip": req.ip,
+        "ip_country": ip.country if ip else None, "ip_asn": ip.asn if ip else None,
+        "latitude": ip.latitude if ip else None, "longitude": ip.longitude if ip else None,
+        "login_outcome": req.login.outcome if req.login else None,
+        "decision": decision, "monitored_decision": monitored, "score": score,
+        "decided_by": verdict.decided_by, "model_version": response["model_version"],
+        "policy_version": policy.version, "degraded": bool(failures),
+        "features": [None if v != v else v for v in vector(obs.features)],
+        "inputs": _inputs(req, obs), "response": response,
+    }
+    return response, row
+
+
+def signals_dict(obs: Observation) -> dict:
+    s, h = obs.signals, obs.history
+    out = {name: (getattr(s, name).as_dict() if getattr(s, name) is not None else None)
+           for name in ("email", "phone", "ip", "device", "payment")}
+    if h is None:
+        out["velocity"] = out["links"] = None
+        return out
+    velocity: dict = {kind: h.shared.get(kind) for kind in storage.LINK_KINDS}
+    velocity.update({
+        "signups_per_asn_1h": h.signups_per_asn_1h,
+        "failed_logins_account_1h": h.failed_logins_account_1h,
+        "failed_logins_account_24h": h.failed_logins_account_24h,
+        "failed_logins_ip_1h": h.failed_logins_ip_1h,
+        "accounts_failed_from_ip_1h": h.accounts_failed_ip_1h,
+        "new_device": None if h.device_seen_before is None else not h.device_seen_before,
+        "new_country": None if h.country_seen_before is None else not h.country_seen_before,
+        "travel_kmh": _round(obs.features.get("travel_kmh")),
+        "account_age_days": _round(h.account_age_days),
+    })
+    out["velocity"] = velocity
+    out["links"] = {"linked_accounts": h.linked_accounts, "cluster_size": h.cluster_size}
+    return out
+
+
+def _round(v):
+    return None if v is None or v != v else round(v, 2)
+
+
+def _facts(req: AssessRequest, obs: Observation, signals_out: dict) -> Facts:
+    s = obs.signals
+    d, p = req.device, req.payment
+    return Facts(
+        event=req.event, account_id=req.account.id, email=req.account.email,
+        domain=s.email.domain if s.email else None, ip=ipaddress.ip_address(req.ip),
+        device_id=d.id if d else None, card_fingerprint=p.fingerprint if p else None,
+        countries={
+            "ip": s.ip.country if s.ip else None, "declared": req.account.country,
+            "phone": s.phone.country if s.phone else None,
+            "card": p.country if p else None, "billing": p.billing_country if p else None,
+            "timezone": getattr(s.device, "timezone_country", None),
+        },
+        signals=signals_out,
+    )
+
+
+def _account_fields(req: AssessRequest, obs: Observation) -> dict:
+    a = req.account
+    return {"email": a.email, "email_domain": obs.signals.email.domain if obs.signals.email else None,
+            "name": a.name, "country": a.country, "org_type": a.org_type}
+
+
+def _inputs(req: AssessRequest, obs: Observation) -> dict:
+    """What re-scoring needs later, with linking identifiers replaced by their keyed hashes."""
+    body = req.model_dump(mode="json", exclude_none=True)
+    account = body.get("account", {})
+    account.pop("email", None)
+    account.pop("phone", None)
+    account.pop("name", None)
+    (body.get("device") or {}).pop("id", None)
+    (body.get("device") or {}).pop("components_hash", None)
+    (body.get("payment") or {}).pop("fingerprint", None)
+    body["links"] = {k: v for k, v in obs.links.items()}
+    return body

@@ -1,0 +1,89 @@
+"""API keys: created on the command line, stored as SHA-256 hashes, checked per request.
+
+Keys are 256-bit random secrets, so a fast hash is enough (no password stretching needed).
+Verified keys are cached briefly, so a login keeps being answered while the database is
+down; revocation takes effect within `key_cache_seconds`."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import storage
+from .errors import ApiError
+
+SCOPES = ("assess", "usage", "labels", "read", "admin")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(db, name: str, scopes: list[str] | None) -> str:
+    scopes = list(scopes or SCOPES)
+    bad = [s for s in scopes if s not in SCOPES]
+    if bad:
+        raise ValueError(f"unknown scope(s) {bad}; scopes are {', '.join(SCOPES)}")
+    secret = "rk_" + secrets.token_urlsafe(32)
+    with db.begin() as conn:
+        storage.insert_key(conn, name, hash_secret(secret), scopes, time.time())
+    return secret
+
+
+@dataclass
+class _Entry:
+    name: str
+    scopes: frozenset
+    revoked: bool
+    checked: float
+
+
+class KeyCache:
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, db, key_hash: str) -> _Entry | None:
+        now = time.monotonic()
+        entry = self._entries.get(key_hash)
+        if entry is not None and now - entry.checked < self.ttl:
+            return entry
+        try:
+            with db.connect() as conn:
+                row = storage.key_by_hash(conn, key_hash)
+        except SQLAlchemyError:
+            if entry is not None:        # database down: trust what we verified before
+                return entry
+            raise ApiError(503, "cannot verify the API key: the database is unavailable")
+        if row is None:
+            return None
+        entry = _Entry(row.name, frozenset(row.scopes.split()), row.revoked_ts is not None, now)
+        with self._lock:
+            self._entries[key_hash] = entry
+        return entry
+
+
+def require(scope: str):
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            if not header.startswith("Bearer ") or not header[7:].strip():
+                raise ApiError(401, "missing API key: send Authorization: Bearer <key>")
+            state = current_app.extensions["riskengine"]
+            entry = current_app.extensions["riskengine.keys"].resolve(state.db, hash_secret(header[7:].strip()))
+            if entry is None or entry.revoked:
+                raise ApiError(401, "unknown or revoked API key")
+            if scope not in entry.scopes and "admin" not in entry.scopes:
+                raise ApiError(403, f"this API key lacks the `{scope}` scope")
+            g.api_key = entry.name
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator

@@ -1,0 +1,152 @@
+"""The `riskengine` command. Imports are lazy: `riskengine serve` must set the metrics
+directory before any worker imports prometheus_client."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+def _config():
+    from .config import Config
+    return Config.from_env()
+
+
+def _db(cfg):
+    from . import storage
+    return storage.make_engine(cfg.database_url, max(cfg.db_timeout_ms, 5000))
+
+
+@click.group()
+def main():
+    """riskengine: account-identity risk engine."""
+
+
+# ------------------------------------------------------------------ serve
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="worker processes (default: CPU count)")
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker")
+def serve(host, port, workers, threads):
+    """Run the production server (gunicorn)."""
+    import tempfile
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="riskengine-metrics-")
+    cfg = _config()
+    from . import migrate
+    from .hashing import load_hash_key
+    try:
+        migrate.require_current(_db(cfg))
+    except migrate.NotMigrated as e:
+        raise click.ClickException(str(e))
+    load_hash_key(cfg.hash_key, cfg.hash_key_file)   # create it once, before workers race for it
+    from .server import run
+    run(host, port, workers or os.cpu_count() or 2, threads)
+
+
+# ------------------------------------------------------------------ db
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Create or migrate the schema to the newest revision."""
+    from . import migrate
+    cfg = _config()
+    migrate.upgrade(_db(cfg))
+    click.echo(f"database at revision {migrate.head()}")
+
+
+# ------------------------------------------------------------------ keys
+
+@main.group()
+def keys():
+    """API keys (stored only as hashes)."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, help="assess, usage, labels, read, admin (default: all)")
+def keys_create(name, scopes):
+    """Create a key; prints the secret alone on stdout."""
+    from sqlalchemy.exc import IntegrityError
+    from .auth import create_key
+    try:
+        secret = create_key(_db(_config()), name, list(scopes) or None)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--scope")
+    except IntegrityError:
+        raise click.ClickException(f"a key named {name!r} exists already")
+    click.echo(secret)
+
+
+@keys.command("list")
+def keys_list():
+    """List keys (names and scopes, never secrets)."""
+    from datetime import datetime, timezone
+    from . import storage
+    with _db(_config()).connect() as conn:
+        for name, scopes, created, revoked in storage.list_keys(conn):
+            when = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            state = "revoked" if revoked else "active"
+            click.echo(f"{name}\t{state}\t{scopes}\t{when}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+def keys_revoke(name):
+    """Revoke a key by name."""
+    import time
+    from . import storage
+    with _db(_config()).begin() as conn:
+        if not storage.revoke_key(conn, name, time.time()):
+            raise click.ClickException(f"no active key named {name!r}")
+    click.echo(f"revoked {name}")
+
+
+# ------------------------------------------------------------------ model
+
+@main.command()
+@click.option("--out", default="var/world", show_default=True, help="directory for the world's files")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--accounts", default=5000, show_default=True, help="legitimate accounts")
+@click.option("--days", default=30, show_default=True)
+def simulate(out, seed, accounts, days):
+    """Write a simulated world: GeoIP .mmdb files and a JSON-lines event stream with labels."""
+    from .sim.export import export_world
+    summary = export_world(out, seed=seed, accounts=accounts, days=days)
+    click.echo(summary)
+
+
+@main.command()
+@click.option("--seed", default=7, show_default=True)
+@click.option("--accounts", default=6000, show_default=True, help="legitimate accounts in the simulated world")
+@click.option("--days", default=30, show_default=True)
+@click.option("--out", default="models", show_default=True, help="directory to write the versioned model into")
+@click.option("--version", "version", default=None, help="model version (default: YYYY.MM.N)")
+def train(seed, accounts, days, out, version):
+    """Train, calibrate and threshold a model on the simulated world; write it under models/."""
+    from .train import train_and_write
+    path = train_and_write(out_dir=out, seed=seed, accounts=accounts, days=days, version=version,
+                           log=click.echo)
+    click.echo(f"model written to {path}")
+
+
+@main.command()
+@click.option("--port", default=8765, show_default=True)
+@click.option("--events", default=3000, show_default=True, help="events to replay")
+@click.option("--seed", default=11, show_default=True)
+def demo(port, events, seed):
+    """Start the service on a simulated world and replay signups and logins through it."""
+    from .demo import run_demo
+    sys.exit(run_demo(port=port, events=events, seed=seed, echo=click.echo))
+
+
+if __name__ == "__main__":
+    main()

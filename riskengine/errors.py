@@ -1,0 +1,77 @@
+"""The contract's error body, and the handlers that make every failure answer in it."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+              415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+              503: "unavailable", 500: "internal_error"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None, code: str | None = None,
+                 headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+        self.code = code or HTTP_CODES.get(status, "error")
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, headers=None):
+    detail = {"code": code, "message": message}
+    if field is not None:
+        detail["field"] = field
+    resp = jsonify({"error": detail})
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def field_path(loc: tuple, prefix: str = "") -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def from_validation(err: ValidationError, prefix: str = "") -> ApiError:
+    first = err.errors(include_url=False)[0]
+    # Drop pydantic's union/type tags (e.g. 'str', 'constrained-str') from the location.
+    loc = tuple(p for p in first["loc"] if isinstance(p, int) or not _is_type_tag(p))
+    field = field_path(loc, prefix) or prefix or "body"
+    if first["type"] == "missing":
+        message = f"{field} is required"
+    else:
+        message = f"{field}: {first['msg'].removeprefix('Value error, ')}"
+    return ApiError(422, message, field=field)
+
+
+def _is_type_tag(part: str) -> bool:
+    return part in {"str", "int", "float", "bool", "list", "dict", "none"} or part.startswith(("constrained-", "function-", "literal["))
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError):
+        return error_response(e.status, e.code, e.message, e.field, e.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        status = e.code or 500
+        return error_response(status, HTTP_CODES.get(status, "error"), e.description or e.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error")

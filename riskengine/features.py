@@ -1,0 +1,197 @@
+"""Signals and history -> the model's feature vector. The online path (/v1/assess) and the
+batch path (training replay, re-scoring) both build features here: a feature exists once.
+
+A signal that could not be computed is NaN, which XGBoost treats as missing."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .signals.device import DeviceSignals
+from .signals.email import EmailSignals
+from .signals.ip import IPSignals
+from .signals.payment import PaymentSignals
+from .signals.phone import PhoneSignals
+from .storage import History
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    email: EmailSignals | None
+    phone: PhoneSignals | None
+    ip: IPSignals | None
+    device: DeviceSignals | None
+    payment: PaymentSignals | None
+
+
+def _b(value) -> float:
+    return NAN if value is None else float(bool(value))
+
+
+def _n(value) -> float:
+    return NAN if value is None else float(value)
+
+
+def _eq(a, b) -> float:
+    return NAN if a is None or b is None else float(a == b)
+
+
+def event_features(event: str, login_outcome: str | None, declared_country: str | None,
+                   org_type: str | None) -> dict[str, float]:
+    return {
+        "event_login": float(event == "login"),
+        "login_failure": NAN if login_outcome is None else float(login_outcome == "failure"),
+        "declared_country_present": float(declared_country is not None),
+        "org_individual": NAN if org_type is None else float(org_type == "individual"),
+    }
+
+
+def email_features(e: EmailSignals | None) -> dict[str, float]:
+    if e is None:
+        return {"email_present": 0.0}
+    return {
+        "email_present": 1.0, "email_valid": _b(e.valid), "email_disposable": _b(e.disposable),
+        "email_free_provider": _b(e.free_provider), "email_alias_folded": _b(e.alias_folded),
+        "email_local_length": _n(e.local_length), "email_local_digit_ratio": _n(e.local_digit_ratio),
+        "email_local_entropy": _n(e.local_entropy), "email_local_random": _b(e.local_random),
+    }
+
+
+def phone_features(p: PhoneSignals | None, ip: IPSignals | None, declared: str | None) -> dict[str, float]:
+    if p is None:
+        return {"phone_present": 0.0}
+    ip_country = ip.country if ip else None
+    return {
+        "phone_present": 1.0, "phone_valid": _b(p.valid),
+        "phone_voip": float(p.line_type == "voip"),
+        "phone_mobile": float(p.line_type in ("mobile", "fixed_line_or_mobile")),
+        "phone_country_matches_ip": _eq(p.country, ip_country),
+        "phone_country_matches_declared": _eq(p.country, declared),
+    }
+
+
+def ip_features(ip: IPSignals | None, declared: str | None) -> dict[str, float]:
+    if ip is None:
+        return {}
+    return {
+        "ip_private": _b(ip.private), "ip_v6": float(ip.version == 6),
+        "ip_anonymous": _b(ip.anonymous), "ip_vpn": _b(ip.vpn), "ip_hosting": _b(ip.hosting),
+        "ip_tor": _b(ip.tor), "ip_residential_proxy": _b(ip.residential_proxy),
+        "ip_public_proxy": _b(ip.public_proxy),
+        "ip_country_matches_declared": _eq(ip.country, declared),
+    }
+
+
+def device_features(d: DeviceSignals | None) -> dict[str, float]:
+    if d is None:
+        return {"device_present": 0.0}
+    return {
+        "device_present": 1.0, "ua_missing": _b(d.ua_missing), "automation": _b(d.automation),
+        "automation_webdriver": float(d.automation_kind == "webdriver"),
+        "automation_headless": float(d.automation_kind == "headless"),
+        "automation_script": float(d.automation_kind == "script_client"),
+        "timezone_matches_ip": _b(d.timezone_matches_ip), "language_matches_ip": _b(d.language_matches_ip),
+        "timezone_valid": _b(d.timezone_valid), "languages_count": _n(d.languages_count),
+    }
+
+
+def payment_features(p: PaymentSignals | None) -> dict[str, float]:
+    if p is None:
+        return {"payment_present": 0.0}
+    return {
+        "payment_present": 1.0, "payment_prepaid": _b(p.prepaid),
+        "payment_issuer_billing_mismatch": _b(p.issuer_billing_mismatch),
+        "payment_issuer_ip_mismatch": _b(p.issuer_ip_mismatch),
+        "payment_billing_ip_mismatch": _b(p.billing_ip_mismatch),
+    }
+
+
+SHARED_FEATURES = {
+    "device": ("24h", "7d", "30d"), "components": ("24h", "7d", "30d"), "payment": ("7d", "30d"),
+    "mailbox": ("30d",), "phone": ("7d", "30d"), "ip": ("1h", "24h", "7d"), "subnet": ("1h", "24h"),
+}
+
+
+def history_features(h: History | None, ip: IPSignals | None, t: float) -> dict[str, float]:
+    if h is None:
+        return {}
+    out: dict[str, float] = {}
+    for kind, windows in SHARED_FEATURES.items():
+        counts = h.shared.get(kind)
+        for w in windows:
+            out[f"accounts_per_{kind}_{w}"] = NAN if counts is None else float(counts[w])
+    out.update({
+        "linked_accounts": float(h.linked_accounts),
+        "signups_per_asn_1h": _n(h.signups_per_asn_1h),
+        "failed_logins_account_1h": float(h.failed_logins_account_1h),
+        "failed_logins_account_24h": float(h.failed_logins_account_24h),
+        "failed_logins_ip_1h": float(h.failed_logins_ip_1h),
+        "accounts_failed_from_ip_1h": float(h.accounts_failed_ip_1h),
+        "account_known": float(h.account_known),
+        "account_age_days": _n(h.account_age_days),
+        "new_device": NAN if h.device_seen_before is None else float(not h.device_seen_before),
+        "new_country": NAN if h.country_seen_before is None else float(not h.country_seen_before),
+        "devices_per_account_30d": float(h.devices_30d),
+        "countries_per_account_30d": float(h.countries_30d),
+        "travel_kmh": _n(travel_kmh(h.previous_location, ip, t)),
+    })
+    return out
+
+
+def travel_kmh(previous, ip: IPSignals | None, t: float) -> float | None:
+    """Speed implied by the previous located event and this one, less both accuracy radii."""
+    if previous is None or ip is None or ip.latitude is None or ip.longitude is None:
+        return None
+    prev_t, lat, lon = previous
+    km = max(0.0, haversine_km(lat, lon, ip.latitude, ip.longitude) - 2 * (ip.accuracy_km or 0))
+    hours = max(t - prev_t, 60.0) / 3600.0   # a minute's floor: clocks and geolocation are coarse
+    return min(km / hours, 50_000.0)
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def build_features(event: str, login_outcome: str | None, declared_country: str | None,
+                   org_type: str | None, s: Signals, h: History | None, t: float) -> dict[str, float]:
+    out = event_features(event, login_outcome, declared_country, org_type)
+    out.update(email_features(s.email))
+    out.update(phone_features(s.phone, s.ip, declared_country))
+    out.update(ip_features(s.ip, declared_country))
+    out.update(device_features(s.device))
+    out.update(payment_features(s.payment))
+    out.update(history_features(h, s.ip, t))
+    return out
+
+
+def _all_names() -> list[str]:
+    names = ["event_login", "login_failure", "declared_country_present", "org_individual",
+             "email_present", "email_valid", "email_disposable", "email_free_provider", "email_alias_folded",
+             "email_local_length", "email_local_digit_ratio", "email_local_entropy", "email_local_random",
+             "phone_present", "phone_valid", "phone_voip", "phone_mobile", "phone_country_matches_ip",
+             "phone_country_matches_declared",
+             "ip_private", "ip_v6", "ip_anonymous", "ip_vpn", "ip_hosting", "ip_tor", "ip_residential_proxy",
+             "ip_public_proxy", "ip_country_matches_declared",
+             "device_present", "ua_missing", "automation", "automation_webdriver", "automation_headless",
+             "automation_script", "timezone_matches_ip", "language_matches_ip", "timezone_valid",
+             "languages_count",
+             "payment_present", "payment_prepaid", "payment_issuer_billing_mismatch",
+             "payment_issuer_ip_mismatch", "payment_billing_ip_mismatch"]
+    for kind, windows in SHARED_FEATURES.items():
+        names += [f"accounts_per_{kind}_{w}" for w in windows]
+    names += ["linked_accounts", "signups_per_asn_1h", "failed_logins_account_1h", "failed_logins_account_24h",
+              "failed_logins_ip_1h", "accounts_failed_from_ip_1h", "account_known", "account_age_days",
+              "new_device", "new_country", "devices_per_account_30d", "countries_per_account_30d", "travel_kmh"]
+    return names
+
+
+FEATURES: list[str] = _all_names()
+
+
+def vector(features: dict[str, float], names: list[str] = FEATURES) -> list[float]:
+    return [features.get(n, NAN) for n in names]

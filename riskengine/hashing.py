@@ -1,0 +1,44 @@
+"""Keyed hashes for identifiers that are stored only to link accounts (emails, phones, cards...).
+
+A keyed hash (HMAC-SHA256) instead of a plain hash: phone numbers and card fingerprints have
+small spaces, so an unkeyed hash is reversible by enumeration to anyone who reads the table.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+
+class Hasher:
+    def __init__(self, key: bytes):
+        if len(key) < 16:
+            raise ValueError("hash key must be at least 16 bytes")
+        self._key = key
+
+    def __call__(self, kind: str, value: str) -> str:
+        # The kind is part of the message so equal strings of different kinds never collide.
+        mac = hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+
+def load_hash_key(explicit: str | None, key_file: str | os.PathLike) -> bytes:
+    """The configured key, else the persisted one, else a new key persisted on first start."""
+    if explicit:
+        return explicit.encode()
+    path = Path(key_file)
+    if path.exists():
+        return path.read_text().strip().encode()
+    key = secrets.token_hex(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip().encode()
+    try:
+        os.write(fd, key.encode())
+    finally:
+        os.close(fd)
+    return key.encode()

@@ -1,0 +1,74 @@
+"""The model card written beside every trained model."""
+from __future__ import annotations
+
+
+def _table(rows: list[list], head: list[str]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_card(meta: dict) -> str:
+    test = meta["metrics"]["test"]
+    tr = meta["training"]
+    campaigns = _table([[k, v["events"], f"{v['challenged_or_blocked']:.1%}", f"{v['blocked']:.1%}"]
+                        for k, v in test["campaigns"].items()],
+                       ["campaign (held out)", "events", "challenged or blocked", "blocked"])
+    legit = _table([[e, v["events"], f"{v['challenge_rate']:.2%}", f"{v['block_rate']:.2%}"]
+                    for e, v in test["legit"].items()], ["legitimate", "events", "challenged", "blocked"])
+    segments = _table([[s, v["events"], f"{v['flagged']:.2%}"] for s, v in test["legit_segments"].items()],
+                      ["legitimate segment", "events", "challenged or blocked"])
+    th = _table([[e, v["challenge"], v["block"]] for e, v in meta["thresholds"].items()],
+                ["event", "challenge at score >=", "block at score >="])
+    return f"""# Model card: riskengine {meta['version']}
+
+**This model was trained on SIMULATED data only.** Every number below comes from
+`riskengine.sim.world`, a simulated population of legitimate users and attack campaigns.
+It shows that the pipeline works and how the model separates the simulated campaigns; it
+says nothing about how well it does on your traffic. Retrain on your own labelled traffic
+before you rely on it (see "Retraining on real labels").
+
+## What it is
+- XGBoost (`hist`), {meta['rounds']} rounds, depth {meta['params']['max_depth']}, on {len(meta['features'])} features
+  built by `riskengine.features` (the same code the service runs).
+- One model for signup and login: the event is a feature (`event_login`), login-only
+  features (failed attempts, new device or country, travel speed) are missing for
+  signups, and thresholds are picked per event. One model lets the many signals that
+  both events share (IP, device, email, links) learn from both kinds of traffic.
+- Score: calibrated probability of fraud (isotonic regression on out-of-fold margins,
+  grouped by campaign instance / account).
+- Reasons: per-prediction feature contributions (XGBoost `pred_contribs`, approximate
+  Saabas method: about one prediction's cost, where exact TreeSHAP costs ~15x), summed per
+  reason code.
+
+## Training data
+- Command: `{tr['command']}`
+- {tr['events']} simulated events ({tr['accounts']} legitimate accounts over {tr['days']} days, plus campaigns).
+- Split: legitimate traffic by time (last 30% of days held out); attacks by whole campaign
+  instance (the latest third of each kind's instances held out; no instance straddles
+  train and test).
+
+## Thresholds (from target rates on legitimate out-of-fold scores)
+Targets: challenge at most {meta['targets']['challenge']:.1%} and block at most
+{meta['targets']['block']:.1%} of legitimate events of each type.
+
+{th}
+
+## Held-out results (simulated)
+ROC AUC {test['roc_auc']}, PR AUC {test['pr_auc']} over {test['events']} held-out events.
+
+{campaigns}
+
+{legit}
+
+{segments}
+
+## Retraining on real labels
+1. Let the service record assessments (each stores its feature vector) and send ground truth
+   to `POST /v1/labels` (analyst reviews, chargebacks, abuse reports).
+2. Join labels to assessments by account, hold out by time and by whole fraud cluster, and
+   fit with `riskengine.train.fit`, calibrate with `calibration_map`, pick thresholds with
+   `thresholds` on your legitimate traffic; write the directory in the same layout.
+3. Ship it as a new version under `models/` and point `RISKENGINE_MODEL` at it; run the new
+   policy in monitor mode first.
+"""

@@ -1,0 +1,73 @@
+"""request -> signals -> link keys -> history -> features. Shared by /v1/assess, the training
+replay and the re-scoring job, so every path sees the same features for the same event."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from . import storage
+from .features import Signals, build_features
+from .hashing import Hasher
+from .schemas import AssessRequest
+from .signals.device import device_signals
+from .signals.email import email_signals
+from .signals.ip import GeoIPReaders, ip_signals
+from .signals.payment import payment_signals
+from .signals.phone import phone_signals
+
+
+@dataclass
+class Observation:
+    signals: Signals
+    links: dict[str, str]          # link kind -> keyed hash (or plain value for non-PII kinds)
+    history: storage.History | None
+    features: dict[str, float]
+
+
+def compute_signals(req: AssessRequest, readers: GeoIPReaders | None) -> Signals:
+    """Pure signals; a GeoIP reader failure propagates (the caller decides degraded)."""
+    ip = ip_signals(req.ip, readers)
+    ip_country = ip.country
+    d, p, a = req.device, req.payment, req.account
+    return Signals(
+        email=email_signals(a.email),
+        phone=phone_signals(a.phone, a.country or ip_country),
+        ip=ip,
+        device=device_signals(d.user_agent, d.webdriver, d.timezone, d.languages, ip_country) if d else None,
+        payment=payment_signals(p.fingerprint, p.bin, p.funding, p.country, p.billing_country, ip_country)
+        if p else None,
+    )
+
+
+def link_keys(req: AssessRequest, s: Signals, hasher: Hasher) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    d = req.device
+    if d and d.id:
+        keys["device"] = hasher("device", d.id)
+    if d and d.components_hash:
+        keys["components"] = hasher("components", d.components_hash)
+    if s.payment and s.payment.fingerprint:
+        keys["payment"] = hasher("payment", s.payment.fingerprint)
+    if s.email and s.email.mailbox:
+        keys["mailbox"] = hasher("mailbox", s.email.mailbox)
+    if s.phone and s.phone.e164:
+        keys["phone"] = hasher("phone", s.phone.e164)
+    keys["ip"] = hasher("ip", req.ip)
+    if s.ip is not None:
+        keys["subnet"] = hasher("subnet", s.ip.subnet)
+        if s.ip.country:
+            keys["country"] = s.ip.country       # not PII: kept plain, used for "new country"
+    return keys
+
+
+def observe(conn: Connection | None, req: AssessRequest, s: Signals, links: dict[str, str], t: float) -> Observation:
+    """History (when a connection is given) and features for one event as of time t."""
+    h = None
+    if conn is not None:
+        h = storage.history(
+            conn, req.account.id, {k: v for k, v in links.items() if k in storage.LINK_KINDS}, t,
+            ip=req.ip, asn=s.ip.asn if s.ip else None, device=links.get("device"), country=links.get("country"))
+    login_outcome = req.login.outcome if (req.event == "login" and req.login) else None
+    feats = build_features(req.event, login_outcome, req.account.country, req.account.org_type, s, h, t)
+    return Observation(signals=s, links=links, history=h, features=feats)

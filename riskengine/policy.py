@@ -1,0 +1,235 @@
+"""The policy: lists, restricted regions, hard rules, thresholds, monitor mode and what to do
+when a dependency fails. Loaded from TOML; decides on top of the model's score."""
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import DEFAULT_POLICY
+
+SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
+LIST_FIELDS = ("emails", "domains", "ip_ranges", "device_ids", "card_fingerprints", "accounts")
+REGION_SIGNALS = ("ip", "declared", "phone", "card", "billing", "timezone")
+OPS = ("equals", "in", "gte", "lte")
+
+
+class PolicyError(ValueError):
+    pass
+
+
+@dataclass
+class Lists:
+    emails: frozenset = frozenset()
+    domains: frozenset = frozenset()
+    ip_ranges: tuple = ()
+    device_ids: frozenset = frozenset()
+    card_fingerprints: frozenset = frozenset()
+    accounts: frozenset = frozenset()
+
+    @classmethod
+    def parse(cls, raw: dict, where: str) -> "Lists":
+        unknown = set(raw) - set(LIST_FIELDS)
+        if unknown:
+            raise PolicyError(f"{where}: unknown list(s) {sorted(unknown)}")
+        try:
+            ranges = tuple(ipaddress.ip_network(r, strict=False) for r in raw.get("ip_ranges", []))
+        except ValueError as e:
+            raise PolicyError(f"{where}.ip_ranges: {e}") from None
+        low = lambda name: frozenset(str(v).strip().lower() for v in raw.get(name, []))  # noqa: E731
+        return cls(emails=low("emails"), domains=low("domains"), ip_ranges=ranges,
+                   device_ids=frozenset(raw.get("device_ids", [])),
+                   card_fingerprints=frozenset(raw.get("card_fingerprints", [])),
+                   accounts=frozenset(raw.get("accounts", [])))
+
+    def match(self, facts: "Facts") -> str | None:
+        """The name of the first list that holds one of the event's values."""
+        if facts.email and facts.email.lower() in self.emails:
+            return "emails"
+        if facts.domain and _domain_listed(facts.domain, self.domains):
+            return "domains"
+        if facts.ip is not None and any(facts.ip in net for net in self.ip_ranges):
+            return "ip_ranges"
+        if facts.device_id and facts.device_id in self.device_ids:
+            return "device_ids"
+        if facts.card_fingerprint and facts.card_fingerprint in self.card_fingerprints:
+            return "card_fingerprints"
+        if facts.account_id in self.accounts:
+            return "accounts"
+        return None
+
+
+def _domain_listed(domain: str, listed: frozenset) -> bool:
+    parts = domain.lower().split(".")
+    return any(".".join(parts[i:]) in listed for i in range(len(parts)))
+
+
+@dataclass
+class Facts:
+    """The raw values a policy looks at (lists compare raw values, before hashing)."""
+    event: str
+    account_id: str
+    email: str | None
+    domain: str | None
+    ip: object
+    device_id: str | None
+    card_fingerprint: str | None
+    countries: dict[str, str | None]      # region signal -> ISO country it points to
+    signals: dict                         # the answer's signals object, for rules
+
+
+@dataclass
+class Rule:
+    name: str
+    action: str
+    when: list[dict]
+    event: str | None = None
+
+    def fires(self, facts: Facts) -> bool:
+        if self.event and self.event != facts.event:
+            return False
+        return all(_holds(c, facts.signals) for c in self.when)
+
+
+def _lookup(signals: dict, path: str):
+    value = signals
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _holds(cond: dict, signals: dict) -> bool:
+    value = _lookup(signals, cond["signal"])
+    if value is None:
+        return False          # an absent signal never fires a rule
+    if "equals" in cond:
+        return value == cond["equals"]
+    if "in" in cond:
+        return value in cond["in"]
+    if "gte" in cond:
+        return isinstance(value, (int, float)) and value >= cond["gte"]
+    return isinstance(value, (int, float)) and value <= cond["lte"]
+
+
+@dataclass
+class Verdict:
+    decision: str
+    decided_by: str
+    reasons: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Policy:
+    version: str
+    mode: str = "enforce"
+    thresholds: dict = field(default_factory=dict)
+    degraded: dict = field(default_factory=lambda: {"signup": "fail_closed", "login": "fail_open",
+                                                    "fail_closed_decision": "challenge"})
+    allow: Lists = field(default_factory=Lists)
+    deny: Lists = field(default_factory=Lists)
+    restricted: frozenset = frozenset()
+    region_actions: dict = field(default_factory=dict)
+    challenges: dict = field(default_factory=lambda: {"default": ["email_verification"]})
+    rules: list[Rule] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Policy":
+        path = Path(path) if path else DEFAULT_POLICY
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise PolicyError(f"cannot read policy {path}: {e}") from None
+        return cls.parse(raw)
+
+    @classmethod
+    def parse(cls, raw: dict) -> "Policy":
+        if "version" not in raw:
+            raise PolicyError("policy: `version` is required")
+        mode = raw.get("mode", "enforce")
+        if mode not in ("enforce", "monitor"):
+            raise PolicyError(f"policy.mode: {mode!r} is not enforce or monitor")
+        regions = dict(raw.get("restricted_regions", {}))
+        countries = frozenset(c.upper() for c in regions.pop("countries", []))
+        for name, action in regions.items():
+            if name not in REGION_SIGNALS or action not in ("block", "challenge", "ignore"):
+                raise PolicyError(f"restricted_regions.{name}: {action!r} is not block, challenge or ignore")
+        degraded = {**cls.__dataclass_fields__["degraded"].default_factory(), **raw.get("degraded", {})}
+        for event in ("signup", "login"):
+            if degraded[event] not in ("fail_open", "fail_closed"):
+                raise PolicyError(f"degraded.{event}: must be fail_open or fail_closed")
+        if degraded["fail_closed_decision"] not in ("challenge", "block"):
+            raise PolicyError("degraded.fail_closed_decision: must be challenge or block")
+        return cls(
+            version=str(raw["version"]), mode=mode, thresholds=raw.get("thresholds", {}), degraded=degraded,
+            allow=Lists.parse(raw.get("allow", {}), "allow"), deny=Lists.parse(raw.get("deny", {}), "deny"),
+            restricted=countries, region_actions=regions,
+            challenges=raw.get("challenges", {"default": ["email_verification"]}),
+            rules=[_parse_rule(r, i) for i, r in enumerate(raw.get("rules", []))],
+        )
+
+    def decide(self, facts: Facts, model_decision: str | None) -> Verdict:
+        """Lists and rules over the model: an allow list wins outright, a deny list blocks,
+        region and hard rules set a floor that the model can only raise."""
+        listed = self.allow.match(facts)
+        if listed:
+            return Verdict("allow", f"list:allow_{listed}",
+                           [{"code": "list.allow", "message": f"On the allow list ({listed})", "weight": 0.0}])
+        listed = self.deny.match(facts)
+        if listed:
+            return Verdict("block", f"list:deny_{listed}",
+                           [{"code": "list.deny", "message": f"On the deny list ({listed})", "weight": 0.0}])
+        best = Verdict(model_decision or "allow", "model")
+        for signal, country in facts.countries.items():
+            action = self.region_actions.get(signal, "ignore")
+            if country and country.upper() in self.restricted and action != "ignore":
+                best.reasons.append({"code": f"region.restricted_{signal}",
+                                     "message": f"{signal} points to restricted region {country}", "weight": 0.0})
+                best = _raise(best, action, "rule:restricted_region")
+        for rule in self.rules:
+            if rule.fires(facts):
+                best.reasons.append({"code": f"rule.{rule.name}", "message": f"Policy rule {rule.name}",
+                                     "weight": 0.0})
+                best = _raise(best, rule.action, f"rule:{rule.name}")
+        return best
+
+    def challenge_types(self, reasons: list[dict]) -> list[str]:
+        out: list[str] = []
+        for r in reasons:
+            code = r["code"]
+            for t in self.challenges.get(code) or self.challenges.get(code.split(".")[0]) or []:
+                if t not in out:
+                    out.append(t)
+        return out or list(self.challenges.get("default", ["email_verification"]))
+
+    def on_failure(self, event: str) -> Verdict:
+        mode = self.degraded[event]
+        decision = "allow" if mode == "fail_open" else self.degraded["fail_closed_decision"]
+        return Verdict(decision, mode)
+
+
+def _raise(best: Verdict, action: str, by: str) -> Verdict:
+    if SEVERITY[action] > SEVERITY[best.decision] or (
+            SEVERITY[action] == SEVERITY[best.decision] and best.decided_by == "model" and action != "allow"):
+        return Verdict(action, by, best.reasons)
+    return best
+
+
+def _parse_rule(raw: dict, i: int) -> Rule:
+    where = f"rules[{i}]"
+    if not raw.get("name"):
+        raise PolicyError(f"{where}.name is required")
+    if raw.get("action") not in ("challenge", "block"):
+        raise PolicyError(f"{where}.action: must be challenge or block")
+    if raw.get("event") not in (None, "signup", "login"):
+        raise PolicyError(f"{where}.event: must be signup or login")
+    when = raw.get("when") or []
+    if not when:
+        raise PolicyError(f"{where}.when: at least one condition is required")
+    for j, cond in enumerate(when):
+        ops = [op for op in OPS if op in cond]
+        if "signal" not in cond or len(ops) != 1:
+            raise PolicyError(f"{where}.when[{j}]: needs `signal` and exactly one of {', '.join(OPS)}")
+    return Rule(name=raw["name"], action=raw["action"], when=when, event=raw.get("event"))

@@ -1,0 +1,98 @@
+"""Database tables (SQLModel). Times are epoch seconds (float, UTC): window arithmetic is
+plain comparison and both SQLite and PostgreSQL index them the same way."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Account(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=128)
+    created_ts: float                                   # first event seen for this account
+    updated_ts: float
+    email: str | None = Field(default=None, max_length=320)   # raw: analysts need to read it
+    email_domain: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=256)
+    country: str | None = Field(default=None, max_length=2)
+    org_type: str | None = Field(default=None, max_length=16)
+    last_assessment_id: str | None = Field(default=None, max_length=40)
+    last_decision: str | None = Field(default=None, max_length=16)
+    last_score: float | None = None
+    cluster_id: str | None = Field(default=None, max_length=40, index=True)
+    cluster_size: int | None = None
+
+
+class Assessment(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_assessment_account_ts", "account_id", "occurred_ts"),
+        Index("ix_assessment_ip_ts", "ip", "occurred_ts"),
+        Index("ix_assessment_asn_event_ts", "ip_asn", "event", "occurred_ts"),
+        Index("ix_assessment_event_ts", "event", "occurred_ts"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str | None = Field(default=None, max_length=128, unique=True)
+    request_hash: str | None = Field(default=None, max_length=64)
+    account_id: str = Field(max_length=128)
+    event: str = Field(max_length=16)
+    occurred_ts: float
+    created_ts: float
+    ip: str | None = Field(default=None, max_length=45)
+    ip_country: str | None = Field(default=None, max_length=2)
+    ip_asn: int | None = Field(default=None, sa_column=Column(BigInteger))
+    latitude: float | None = None
+    longitude: float | None = None
+    login_outcome: str | None = Field(default=None, max_length=16)
+    decision: str = Field(max_length=16)
+    monitored_decision: str | None = Field(default=None, max_length=16)
+    score: float | None = None
+    decided_by: str = Field(max_length=64)
+    model_version: str | None = Field(default=None, max_length=64)
+    policy_version: str | None = Field(default=None, max_length=64)
+    degraded: bool = False
+    features: list[float | None] | None = Field(default=None, sa_column=Column(JSON))
+    inputs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))    # request with linking ids hashed
+    response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))       # the answer given
+
+
+class EntityLink(SQLModel, table=True):
+    """One row per (thing, account): which accounts used a device, card, mailbox, phone, IP...
+
+    Counting accounts per thing reads one row per account, not one per event, so a
+    NAT address seen in a million logins costs what its distinct accounts cost."""
+    __table_args__ = (
+        Index("ix_entity_link_value_seen", "kind", "value", "last_seen"),
+        Index("ix_entity_link_account", "account_id", "kind"),
+    )
+    kind: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(primary_key=True, max_length=128)
+    first_seen: float
+    last_seen: float
+    events: int = 1
+
+
+class Label(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(max_length=128, index=True)
+    label: str = Field(max_length=16)
+    source: str = Field(max_length=32)
+    note: str | None = Field(default=None, max_length=2000)
+    created_ts: float
+
+
+class ChallengeOutcome(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    assessment_id: str = Field(max_length=40, index=True)
+    outcome: str = Field(max_length=16)
+    created_ts: float
+
+
+class ApiKey(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("key_hash"),)
+    name: str = Field(primary_key=True, max_length=64)
+    key_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    scopes: str = Field(max_length=128)
+    created_ts: float
+    revoked_ts: float | None = None

@@ -1,0 +1,81 @@
+"""Shared fixtures: a real database (SQLite by default, PostgreSQL when
+RISKENGINE_TEST_DATABASE_URL names one), the real app, the real MaxMind test files."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from riskengine import migrate, storage
+from riskengine.app import create_app
+from riskengine.auth import create_key
+from riskengine.config import Config
+
+DATA = Path(__file__).parent / "data"
+MAXMIND = DATA / "maxmind"
+TABLES = ("challengeoutcome", "label", "entitylink", "assessment", "account", "apikey")
+
+
+def _reset_schema(url: str) -> None:
+    eng = storage.make_engine(url, 10_000)
+    with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("RISKENGINE_TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    _reset_schema(url)
+    eng = storage.make_engine(url, 10_000)
+    migrate.upgrade(eng)
+    eng.dispose()
+    return url
+
+
+@pytest.fixture
+def db_url(database_url):
+    """The session's migrated database, emptied before each test."""
+    eng = storage.make_engine(database_url, 10_000)
+    with eng.begin() as conn:
+        for table in TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+    eng.dispose()
+    return database_url
+
+
+@pytest.fixture
+def config(db_url, tmp_path) -> Config:
+    return Config(database_url=db_url, hash_key="test-hash-key-0123456789abcdef",
+                  geoip_city=str(MAXMIND / "GeoIP2-City-Test.mmdb"),
+                  geoip_asn=str(MAXMIND / "GeoLite2-ASN-Test.mmdb"),
+                  geoip_anonymous=str(MAXMIND / "GeoIP2-Anonymous-IP-Test.mmdb"),
+                  hash_key_file=str(tmp_path / "hash.key"), key_cache_seconds=0.0)
+
+
+@pytest.fixture
+def app(config):
+    app = create_app(config)
+    yield app
+    app.extensions["riskengine"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api_key(app) -> str:
+    return create_key(app.extensions["riskengine"].db, "test", None)
+
+
+@pytest.fixture
+def auth(api_key) -> dict:
+    return {"Authorization": f"Bearer {api_key}"}
