@@ -19,6 +19,7 @@ from .pipeline import Observation, compute_signals, link_keys, observe
 from .policy import Facts, Verdict
 from .reasons import explain
 from .schemas import AssessRequest
+from .signals.device import timezone_countries
 
 log = logging.getLogger(__name__)
 FUTURE_SLACK = 300.0
@@ -177,13 +178,17 @@ def _facts(req: AssessRequest, obs: Observation, signals_out: dict) -> Facts:
         domain=s.email.domain if s.email else None, ip=ipaddress.ip_address(req.ip),
         device_id=d.id if d else None, card_fingerprint=p.fingerprint if p else None,
         countries={
-            "ip": s.ip.country if s.ip else None, "declared": req.account.country,
-            "phone": s.phone.country if s.phone else None,
-            "card": p.country if p else None, "billing": p.billing_country if p else None,
-            "timezone": getattr(s.device, "timezone_country", None),
+            "ip": _one(s.ip.country if s.ip else None), "declared": _one(req.account.country),
+            "phone": _one(s.phone.country if s.phone else None),
+            "card": _one(p.country if p else None), "billing": _one(p.billing_country if p else None),
+            "timezone": timezone_countries(d.timezone if d else None),
         },
         signals=signals_out,
     )
+
+
+def _one(country: str | None) -> frozenset[str]:
+    return frozenset((country,)) if country else frozenset()
 
 
 def _account_fields(req: AssessRequest, obs: Observation) -> dict:

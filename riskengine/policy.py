@@ -75,7 +75,7 @@ class Facts:
     ip: object
     device_id: str | None
     card_fingerprint: str | None
-    countries: dict[str, str | None]      # region signal -> ISO country it points to
+    countries: dict[str, frozenset[str]]  # region signal -> ISO countries it points to
     signals: dict                         # the answer's signals object, for rules
 
 
@@ -182,11 +182,13 @@ class Policy:
             return Verdict("block", f"list:deny_{listed}",
                            [{"code": "list.deny", "message": f"On the deny list ({listed})", "weight": 0.0}])
         best = Verdict(model_decision or "allow", "model")
-        for signal, country in facts.countries.items():
+        for signal, countries in facts.countries.items():
             action = self.region_actions.get(signal, "ignore")
-            if country and country.upper() in self.restricted and action != "ignore":
+            hit = sorted(c for c in countries if c.upper() in self.restricted)
+            if hit and action != "ignore":
                 best.reasons.append({"code": f"region.restricted_{signal}",
-                                     "message": f"{signal} points to restricted region {country}", "weight": 0.0})
+                                     "message": f"{signal} points to restricted region {', '.join(hit)}",
+                                     "weight": 0.0})
                 best = _raise(best, action, "rule:restricted_region")
         for rule in self.rules:
             if rule.fires(facts):

@@ -12,9 +12,9 @@ from riskengine.schemas import AccountResponse, AssessResponse, ErrorBody
 def signup(account_id="acct_1", **over):
     body = {
         "event": "signup",
-        "account": {"id": account_id, "email": "jane.doe@example.com", "phone": "+447700900123",
+        "account": {"id": account_id, "email": "jane.doe@example.com", "phone": "+447911123456",
                     "country": "GB", "org_type": "individual", "name": "Jane Doe"},
-        "ip": "81.2.69.142",
+        "ip": "2.125.160.216",
         "device": {"id": "dv_1", "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
                    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "timezone": "Europe/London",
                    "languages": ["en-GB", "en"], "webdriver": False, "components_hash": "c0ffee"},

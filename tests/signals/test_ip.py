@@ -1,0 +1,183 @@
+import json
+from pathlib import Path
+
+import maxminddb
+import pytest
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+
+from riskengine.signals.ip import GeoIPReaders, ip_signals
+
+MM = Path(__file__).resolve().parents[1] / "data" / "maxmind"
+CITY = str(MM / "GeoIP2-City-Test.mmdb")
+COUNTRY = str(MM / "GeoIP2-Country-Test.mmdb")
+ASN = str(MM / "GeoLite2-ASN-Test.mmdb")
+ANON = str(MM / "GeoIP2-Anonymous-IP-Test.mmdb")
+ANON_KEYS = ("anonymous", "vpn", "hosting", "tor", "residential_proxy", "public_proxy")
+
+
+@pytest.fixture(scope="module")
+def readers():
+    r = GeoIPReaders.open(CITY, ASN, ANON)
+    yield r
+    r.close()
+
+
+def anon(s):
+    return {k: getattr(s, k) for k in ANON_KEYS}
+
+
+def test_city_record(readers):
+    s = ip_signals("81.2.69.142", readers)
+    assert (s.version, s.private, s.subnet) == (4, False, "81.2.69.0/24")
+    assert s.country == "GB"  # the location country, not registered_country (US)
+    assert (s.latitude, s.longitude, s.accuracy_km, s.timezone) == (51.5142, -0.0931, 10, "Europe/London")
+
+
+def test_other_city_records(readers):
+    s = ip_signals("216.160.83.56", readers)
+    assert (s.country, s.accuracy_km, s.timezone) == ("US", 22, "America/Los_Angeles")
+    s = ip_signals("89.160.20.112", readers)
+    assert (s.country, s.latitude, s.longitude) == ("SE", 58.4167, 15.6167)
+
+
+def test_asn_record(readers):
+    s = ip_signals("1.128.0.0", readers)
+    assert (s.asn, s.as_org) == (1221, "Telstra Pty Ltd")
+    assert ip_signals("1.0.0.1", readers).asn == 15169
+    s = ip_signals("12.81.96.1", readers)
+    assert (s.asn, s.as_org) == (7018, None)  # record without an organisation name
+
+
+@pytest.mark.parametrize("ip, expected", [
+    ("1.2.0.1", {"anonymous": True, "vpn": True}),
+    ("1.124.213.1", {"anonymous": True, "vpn": True, "tor": True}),
+    ("81.2.69.1", dict.fromkeys(ANON_KEYS, True)),
+    ("71.160.223.5", {"anonymous": True, "hosting": True}),
+    ("186.30.236.1", {"anonymous": True, "public_proxy": True}),
+    ("65.0.0.1", {"anonymous": True, "tor": True}),
+    ("65.7.255.255", {"anonymous": True, "tor": True}),  # last address of 65.0.0.0/13
+    ("6.1.0.2", {"anonymous": True, "hosting": True}),
+    ("6.1.0.3", {"anonymous": True, "public_proxy": True}),
+    ("6.1.0.4", {"anonymous": True, "residential_proxy": True}),
+    ("8.8.8.8", {}),          # an empty record: not anonymous
+    ("65.8.0.1", {}),         # just past the Tor /13
+    ("10.1.2.3", {}),         # no record at all
+])
+def test_anonymous_flags(readers, ip, expected):
+    assert anon(ip_signals(ip, readers)) == {k: expected.get(k, False) for k in ANON_KEYS}
+
+
+def test_no_record_means_none_geo_but_false_flags(readers):
+    s = ip_signals("1.1.1.1", readers)
+    assert (s.country, s.latitude, s.timezone, s.asn, s.as_org) == (None, None, None, None, None)
+    assert anon(s) == dict.fromkeys(ANON_KEYS, False)
+
+
+def test_no_readers_gives_no_geo_but_address_facts():
+    for readers in (None, GeoIPReaders()):
+        s = ip_signals("81.2.69.142", readers)
+        assert (s.version, s.private, s.subnet) == (4, False, "81.2.69.0/24")
+        d = s.as_dict()
+        assert all(d[k] is None for k in d if k not in ("version", "private", "subnet"))
+
+
+def test_unconfigured_readers_stay_none():
+    r = GeoIPReaders.open(None, ASN, None)
+    try:
+        s = ip_signals("81.2.69.142", r)
+        assert s.country is None and s.anonymous is None and s.vpn is None
+        assert ip_signals("1.128.0.0", r).asn == 1221
+    finally:
+        r.close()
+
+
+def test_country_database_as_city_reader():
+    r = GeoIPReaders.open(COUNTRY, None, None)
+    try:
+        s = ip_signals("81.2.69.142", r)
+        assert s.country == "GB"
+        assert (s.latitude, s.longitude, s.accuracy_km, s.timezone) == (None, None, None, None)
+    finally:
+        r.close()
+
+
+def test_ipv6_lookup_and_48_subnet(readers):
+    s = ip_signals("2001:218:abcd:1234::1", readers)
+    assert (s.version, s.private, s.subnet) == (6, False, "2001:218:abcd::/48")
+    assert (s.country, s.timezone) == ("JP", "Asia/Tokyo")
+    assert ip_signals("2600:6000::1", readers).asn == 237
+
+
+def test_ipv4_mapped_ipv6_is_the_ipv4_address(readers):
+    assert ip_signals("::ffff:81.2.69.142", readers) == ip_signals("81.2.69.142", readers)
+    assert ip_signals("::ffff:10.0.0.1", None).private is True
+
+
+@pytest.mark.parametrize("ip, private", [
+    ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True), ("127.0.0.1", True),
+    ("169.254.1.1", True), ("100.64.0.1", True), ("100.127.255.254", True), ("0.0.0.0", True),
+    ("224.0.0.1", True), ("240.0.0.1", True), ("255.255.255.255", True),
+    ("::1", True), ("::", True), ("fe80::1", True), ("fc00::1", True), ("ff02::1", True),
+    ("8.8.8.8", False), ("100.128.0.1", False), ("81.2.69.142", False), ("2001:218::1", False),
+    # documentation ranges count as public so examples and simulations behave like real traffic
+    ("203.0.113.7", False), ("198.51.100.1", False), ("2001:db8::1", False),
+])
+def test_private_classes(ip, private):
+    assert ip_signals(ip, None).private is private
+
+
+def test_registered_country_fallback_and_ipv4_only_database(tmp_path):
+    w = MMDBWriter(ip_version=4, database_type="GeoIP2-City")
+    w.insert_network(IPSet(["198.51.100.0/24"]), {"registered_country": {"iso_code": "NL"}})
+    path = tmp_path / "v4.mmdb"
+    w.to_db_file(str(path))
+    r = GeoIPReaders.open(str(path), None, None)
+    try:
+        assert ip_signals("198.51.100.9", r).country == "NL"
+        # an IPv6 address is simply absent from an IPv4-only file (the reader would raise)
+        assert ip_signals("2001:218::1", r).country is None
+    finally:
+        r.close()
+
+
+def test_corrupt_file_raises_on_open(tmp_path):
+    bad = tmp_path / "garbage.mmdb"
+    bad.write_bytes(b"not a maxmind database " * 100)
+    with pytest.raises(maxminddb.InvalidDatabaseError):
+        GeoIPReaders.open(str(bad), None, None)
+
+
+def test_corrupt_search_tree_raises_on_lookup(tmp_path):
+    data = bytearray(Path(CITY).read_bytes())
+    data[:20000] = b"\xff" * 20000  # the search tree; the metadata at the end is intact
+    bad = tmp_path / "corrupt.mmdb"
+    bad.write_bytes(bytes(data))
+    r = GeoIPReaders.open(str(bad), None, None)
+    try:
+        with pytest.raises(maxminddb.InvalidDatabaseError):
+            ip_signals("81.2.69.142", r)
+    finally:
+        r.close()
+
+
+def test_missing_file_raises_and_closes_what_was_opened(tmp_path, monkeypatch):
+    opened = []
+    real_open = maxminddb.open_database
+
+    def recording_open(path, mode):
+        reader = real_open(path, mode)
+        opened.append(reader)
+        return reader
+
+    monkeypatch.setattr(maxminddb, "open_database", recording_open)
+    with pytest.raises(FileNotFoundError):
+        GeoIPReaders.open(CITY, str(tmp_path / "missing.mmdb"), None)
+    assert len(opened) == 1 and opened[0].closed
+
+
+def test_as_dict_is_json_safe(readers):
+    d = ip_signals("81.2.69.142", readers).as_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert {"country", "asn", "as_org", "anonymous", "vpn", "hosting", "tor", "residential_proxy",
+            "public_proxy", "private"} <= set(d)
