@@ -6,9 +6,16 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-MODELS_DIR = PACKAGE_DIR.parent / "models"
 DEFAULT_POLICY = PACKAGE_DIR / "policy" / "default.toml"
 
+
+def models_dir() -> Path:
+    """Where shipped models live: RISKENGINE_MODELS_DIR, else models/ beside the package
+    (a source checkout), else models/ in the working directory."""
+    if os.environ.get("RISKENGINE_MODELS_DIR"):
+        return Path(os.environ["RISKENGINE_MODELS_DIR"])
+    beside = PACKAGE_DIR.parent / "models"
+    return beside if beside.is_dir() else Path.cwd() / "models"
 ENV_NAMES = {
     "database_url": "RISKENGINE_DATABASE_URL",
     "geoip_city": "RISKENGINE_GEOIP_CITY",

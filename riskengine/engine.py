@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine as DbEngine
 
 from . import migrate, storage
-from .config import MODELS_DIR, Config
+from .config import Config, models_dir
 from .hashing import Hasher, load_hash_key
 from .model import RiskModel, newest_model_dir
 from .policy import Policy
@@ -35,9 +35,9 @@ class Engine:
             migrate.require_current(db)
         problems: list[str] = []
         model = None
-        model_dir = config.model_path or newest_model_dir(MODELS_DIR)
+        model_dir = config.model_path or newest_model_dir(models_dir())
         if model_dir is None:
-            problems.append(f"no model: none under {MODELS_DIR} and RISKENGINE_MODEL is not set")
+            problems.append(f"no model: none under {models_dir()} and RISKENGINE_MODEL is not set")
         else:
             try:
                 model = RiskModel.load(model_dir)

@@ -1,0 +1,109 @@
+"""The command line, run for real: in-process through click and as a gunicorn subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from riskengine import storage
+from riskengine.app import create_app
+from riskengine.cli import main
+from tests.conftest import MAXMIND
+from tests.test_api import signup
+
+BIN = Path(sys.executable).parent / "riskengine"
+
+
+@pytest.fixture
+def env(db_url, tmp_path, monkeypatch):
+    values = {"RISKENGINE_DATABASE_URL": db_url, "RISKENGINE_HASH_KEY_FILE": str(tmp_path / "k.key")}
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values
+
+
+def test_keys_create_list_revoke(env, config):
+    runner = CliRunner()
+    created = runner.invoke(main, ["keys", "create", "signup-svc", "--scope", "assess"])
+    assert created.exit_code == 0, created.output
+    secret = created.output.strip()
+    assert secret.startswith("rk_") and "\n" not in secret            # the secret alone on stdout
+    assert runner.invoke(main, ["keys", "create", "signup-svc"]).exit_code != 0   # names are unique
+    assert runner.invoke(main, ["keys", "create", "x", "--scope", "root"]).exit_code != 0
+    listed = runner.invoke(main, ["keys", "list"]).output
+    assert "signup-svc\tactive\tassess" in listed and secret not in listed
+    with storage.make_engine(env["RISKENGINE_DATABASE_URL"]).connect() as conn:
+        stored = conn.execute(text("SELECT key_hash FROM apikey")).scalar_one()
+    assert secret not in stored                                      # only the hash is kept
+    client = create_app(config).test_client()
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert client.post("/v1/assess", json=signup(), headers=auth).status_code == 200
+    assert client.get("/v1/accounts/acct_1", headers=auth).status_code == 403      # no `read` scope
+    assert runner.invoke(main, ["keys", "revoke", "signup-svc"]).exit_code == 0
+    assert client.post("/v1/assess", json=signup(), headers=auth).status_code == 401
+    assert "signup-svc\trevoked" in runner.invoke(main, ["keys", "list"]).output
+
+
+def test_unmigrated_database_is_refused_with_what_to_run(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("RISKENGINE_DATABASE_URL", url)
+    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code != 0 and "riskengine db upgrade" in result.output
+    with pytest.raises(Exception, match="riskengine db upgrade"):
+        create_app({"database_url": url})
+    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
+    app = create_app({"database_url": url, "hash_key_file": str(tmp_path / "k")})
+    assert app.test_client().get("/readyz").status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
+    port = _free_port()
+    secret = CliRunner().invoke(main, ["keys", "create", "svc"]).output.strip()
+    proc_env = {**os.environ, **env, "RISKENGINE_GEOIP_CITY": str(MAXMIND / "GeoIP2-City-Test.mmdb")}
+    proc_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2", "--threads", "2"],
+                            env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
+                    assert json.load(r)["ready"] is True
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "server did not become ready"
+                time.sleep(0.2)
+        for i in range(6):
+            req = urllib.request.Request(f"{base}/v1/assess", data=json.dumps(signup(f"acct_{i}")).encode(),
+                                         headers={"Authorization": f"Bearer {secret}",
+                                                  "Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert json.load(r)["signals"]["ip"]["country"] == "GB"
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        # Whichever worker answers, the count covers all six requests across workers.
+        line = next(ln for ln in metrics.splitlines()
+                    if ln.startswith("riskengine_http_requests_total") and '/v1/assess' in ln)
+        assert float(line.rsplit(" ", 1)[1]) == 6.0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    log = proc.stdout.read().decode()
+    assert "Starting gunicorn" in log and "gthread" in log      # the production server, not Flask's
