@@ -205,7 +205,7 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
 
 def _upsert_account(conn, account: dict, row: dict, t: float):
     values = {"id": row["account_id"], "created_ts": t, "updated_ts": t,
-              "last_assessment_id": row["id"], "last_decision": row["decision"], "last_score": row["score"],
+              "last_assessment_id": row["id"], "last_decision": row["decision"], "last_score": row.get("score"),
               **{k: v for k, v in account.items() if v is not None}}
     newer = ACC.c.updated_ts <= t
     set_ = {

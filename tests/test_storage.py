@@ -1,0 +1,59 @@
+"""Storage on the real database (SQLite or PostgreSQL): link upserts and history windows."""
+from __future__ import annotations
+
+from riskengine import storage
+
+DAY = 86400.0
+
+
+def row(i, account, t, **over):
+    base = {"id": f"asm_{i}", "account_id": account, "event": "signup", "occurred_ts": t, "created_ts": t,
+            "ip": "198.51.100.1", "decision": "allow", "decided_by": "model", "response": {"n": i}}
+    base.update(over)
+    return base
+
+
+def test_links_keep_first_and_last_seen_whatever_the_arrival_order(db_url):
+    eng = storage.make_engine(db_url)
+    with eng.begin() as conn:
+        storage.record(conn, row(1, "a", 10 * DAY), {}, {"device": "d1"})
+        storage.record(conn, row(2, "a", 2 * DAY), {}, {"device": "d1"})      # late arrival, older event
+        storage.record(conn, row(3, "a", 5 * DAY), {}, {"device": "d1"})
+    with eng.connect() as conn:
+        got = conn.execute(storage.L.select()).mappings().one()
+        acc = conn.execute(storage.ACC.select()).mappings().one()
+    assert (got["first_seen"], got["last_seen"], got["events"]) == (2 * DAY, 10 * DAY, 3)
+    # The account's latest decision is the newest event's, not the last to arrive.
+    assert acc["created_ts"] == 2 * DAY and acc["last_assessment_id"] == "asm_1"
+    eng.dispose()
+
+
+def test_history_counts_other_accounts_per_window(db_url):
+    eng = storage.make_engine(db_url)
+    t = 40 * DAY
+    with eng.begin() as conn:
+        for i, age in enumerate([0.5 / 24, 0.5, 3, 20, 35]):        # days before t
+            storage.record(conn, row(i, f"other{i}", t - age * DAY), {}, {"payment": "card1", "ip": f"ip{i}"})
+        storage.record(conn, row(99, "me", t - 1 * DAY), {}, {"payment": "card1"})
+    with eng.connect() as conn:
+        h = storage.history(conn, "me", {"payment": "card1"}, t, ip=None, asn=None, device=None, country=None)
+    assert h.shared["payment"] == {"1h": 1, "24h": 2, "7d": 3, "30d": 4}
+    assert h.linked_accounts == 4 and h.account_known and round(h.account_age_days, 3) == 1.0
+    eng.dispose()
+
+
+def test_failed_logins_and_asn_signups(db_url):
+    eng = storage.make_engine(db_url)
+    t = 10 * DAY
+    with eng.begin() as conn:
+        for i in range(5):
+            storage.record(conn, row(i, f"v{i}", t - 60 * i, event="login", login_outcome="failure", ip="203.0.113.5"), {}, {})
+        storage.record(conn, row(10, "v0", t - 2 * 3600, event="login", login_outcome="failure", ip="203.0.113.5"), {}, {})
+        for i in range(3):
+            storage.record(conn, row(20 + i, f"s{i}", t - 600, ip_asn=64500), {}, {})
+    with eng.connect() as conn:
+        h = storage.history(conn, "v0", {}, t, ip="203.0.113.5", asn=64500, device=None, country=None)
+    assert (h.failed_logins_account_1h, h.failed_logins_account_24h) == (1, 2)
+    assert (h.failed_logins_ip_1h, h.accounts_failed_ip_1h) == (5, 5)
+    assert h.signups_per_asn_1h == 3
+    eng.dispose()
