@@ -9,10 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from sqlalchemy import Integer, and_, case, create_engine, event, func, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from .tables import Account, ApiKey, Assessment, ChallengeOutcome, EntityLink, Label
 
@@ -58,21 +56,6 @@ def make_engine(url: str, timeout_ms: int = 500) -> Engine:
     )
 
 
-def _upsert(conn: Connection, table, rows: list[dict], keys: list[str], set_: dict):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(rows)
-    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={k: v(stmt.excluded) for k, v in set_.items()})
-    conn.execute(stmt)
-
-
-def _least(conn, a, b):
-    return func.least(a, b) if conn.dialect.name == "postgresql" else func.min(a, b)
-
-
-def _greatest(conn, a, b):
-    return func.greatest(a, b) if conn.dialect.name == "postgresql" else func.max(a, b)
-
-
 # ---------------------------------------------------------------- history / velocity
 
 @dataclass
@@ -95,88 +78,78 @@ class History:
     cluster_size: int | None = None      # from the last clustering run; None before one
 
 
+# Statements are built once: composing SQLAlchemy expressions per request cost more than
+# running them. Absent identifiers bind NULL, which matches no row.
+_SHARED_PART = """SELECT '{kind}' AS kind,
+  COALESCE(SUM(CASE WHEN last_seen > :w1h THEN 1 ELSE 0 END), 0),
+  COALESCE(SUM(CASE WHEN last_seen > :w24h THEN 1 ELSE 0 END), 0),
+  COALESCE(SUM(CASE WHEN last_seen > :w7d THEN 1 ELSE 0 END), 0),
+  COUNT(*)
+FROM entitylink WHERE kind = '{kind}' AND value = :link_{kind} AND account_id <> :acct
+  AND last_seen > :w30d AND first_seen <= :t"""
+SHARED_SQL = text("\nUNION ALL\n".join(_SHARED_PART.format(kind=k) for k in LINK_KINDS))
+LINKED_SQL = text(
+    "SELECT COUNT(DISTINCT account_id) FROM entitylink WHERE ("
+    + " OR ".join(f"(kind = '{k}' AND value = :link_{k})" for k in STRONG_KINDS)
+    + ") AND account_id <> :acct AND last_seen > :w30d AND first_seen <= :t")
+# One round trip for the per-account and per-network counts (it matters on PostgreSQL).
+COUNTS_SQL = text("""SELECT
+  (SELECT COUNT(*) FROM assessment WHERE ip_asn = :asn AND event = 'signup'
+     AND occurred_ts > :w1h AND occurred_ts <= :t),
+  (SELECT COUNT(*) FROM assessment WHERE account_id = :acct AND event = 'login'
+     AND login_outcome = 'failure' AND occurred_ts > :w1h AND occurred_ts <= :t),
+  (SELECT COUNT(*) FROM assessment WHERE account_id = :acct AND event = 'login'
+     AND login_outcome = 'failure' AND occurred_ts > :w24h AND occurred_ts <= :t),
+  (SELECT COUNT(*) FROM assessment WHERE ip = :ip AND event = 'login'
+     AND login_outcome = 'failure' AND occurred_ts > :w1h AND occurred_ts <= :t),
+  (SELECT COUNT(DISTINCT account_id) FROM assessment WHERE ip = :ip AND event = 'login'
+     AND login_outcome = 'failure' AND occurred_ts > :w1h AND occurred_ts <= :t),
+  (SELECT created_ts FROM account WHERE id = :acct),
+  (SELECT cluster_size FROM account WHERE id = :acct)""")
+ACCOUNT_KINDS_SQL = text(
+    "SELECT kind, value, first_seen, last_seen FROM entitylink WHERE account_id = :acct "
+    "AND kind IN ('device', 'country')")
+PREVIOUS_LOCATION_SQL = text(
+    "SELECT occurred_ts, latitude, longitude FROM assessment WHERE account_id = :acct "
+    "AND occurred_ts <= :t AND latitude IS NOT NULL ORDER BY occurred_ts DESC LIMIT 1")
+
+
 def history(conn: Connection, account_id: str, links: dict[str, str], t: float,
             ip: str | None, asn: int | None, device: str | None, country: str | None) -> History:
     h = History()
-    h.shared, h.linked_accounts = _shared_counts(conn, account_id, links, t)
-    if asn is not None:
-        h.signups_per_asn_1h = conn.execute(
-            select(func.count()).select_from(A).where(
-                A.c.ip_asn == asn, A.c.event == "signup", A.c.occurred_ts > t - HOUR, A.c.occurred_ts <= t)
-        ).scalar_one()
-    row = conn.execute(
-        select(func.coalesce(func.sum((A.c.occurred_ts > t - HOUR).cast(Integer)), 0), func.count())
-        .where(A.c.account_id == account_id, A.c.event == "login", A.c.login_outcome == "failure",
-               A.c.occurred_ts > t - DAY, A.c.occurred_ts <= t)
-    ).one()
-    h.failed_logins_account_1h, h.failed_logins_account_24h = int(row[0]), int(row[1])
-    if ip is not None:
-        row = conn.execute(
-            select(func.count(), func.count(A.c.account_id.distinct()))
-            .where(A.c.ip == ip, A.c.occurred_ts > t - HOUR, A.c.occurred_ts <= t,
-                   A.c.event == "login", A.c.login_outcome == "failure")
-        ).one()
-        h.failed_logins_ip_1h, h.accounts_failed_ip_1h = int(row[0]), int(row[1])
-    acc = conn.execute(select(ACC.c.created_ts, ACC.c.cluster_size).where(ACC.c.id == account_id)).first()
-    if acc is not None and acc.created_ts <= t:
+    params = {"acct": account_id, "t": t, "ip": ip, "asn": asn,
+              **{f"w{name}": t - seconds for name, seconds in WINDOWS.items()},
+              **{f"link_{k}": links.get(k) for k in LINK_KINDS}}
+    h.shared = {kind: None for kind in LINK_KINDS}
+    for kind, h1, h24, d7, d30 in conn.execute(SHARED_SQL, params):
+        if links.get(kind) is not None:
+            h.shared[kind] = {"1h": int(h1), "24h": int(h24), "7d": int(d7), "30d": int(d30)}
+    h.shared = {k: v for k, v in h.shared.items() if v is not None}
+    if any(links.get(k) for k in STRONG_KINDS):
+        h.linked_accounts = int(conn.execute(LINKED_SQL, params).scalar_one())
+    asn_1h, fail_1h, fail_24h, ip_fail, ip_accts, created, cluster = conn.execute(COUNTS_SQL, params).one()
+    h.signups_per_asn_1h = None if asn is None else int(asn_1h)
+    h.failed_logins_account_1h, h.failed_logins_account_24h = int(fail_1h), int(fail_24h)
+    h.failed_logins_ip_1h, h.accounts_failed_ip_1h = int(ip_fail), int(ip_accts)
+    if created is not None and created <= t:
         h.account_known = True
-        h.account_age_days = (t - acc.created_ts) / DAY
-        h.cluster_size = acc.cluster_size
-    _account_history(conn, h, account_id, t, device, country)
-    prev = conn.execute(
-        select(A.c.occurred_ts, A.c.latitude, A.c.longitude)
-        .where(A.c.account_id == account_id, A.c.occurred_ts <= t, A.c.latitude.is_not(None))
-        .order_by(A.c.occurred_ts.desc()).limit(1)
-    ).first()
-    h.previous_location = tuple(prev) if prev else None
+        h.account_age_days = (t - created) / DAY
+        h.cluster_size = cluster
+        _account_history(conn, h, params, device, country)
+        prev = conn.execute(PREVIOUS_LOCATION_SQL, params).first()
+        h.previous_location = tuple(prev) if prev else None
     return h
 
 
-def _shared_counts(conn, account_id, links, t):
-    shared = {kind: dict.fromkeys(WINDOWS, 0) for kind in links}
-    if not links:
-        return shared, 0
-    win = {name: t - seconds for name, seconds in WINDOWS.items()}
-    parts = []
-    for kind, value in sorted(links.items()):
-        parts.append(
-            select(
-                L.c.kind,
-                func.sum((L.c.last_seen > win["1h"]).cast(Integer)),
-                func.sum((L.c.last_seen > win["24h"]).cast(Integer)),
-                func.sum((L.c.last_seen > win["7d"]).cast(Integer)),
-                func.count(),
-            ).where(L.c.kind == kind, L.c.value == value, L.c.account_id != account_id,
-                    L.c.last_seen > win["30d"], L.c.first_seen <= t)
-            .group_by(L.c.kind)
-        )
-    stmt = parts[0] if len(parts) == 1 else parts[0].union_all(*parts[1:])
-    for kind, h1, h24, d7, d30 in conn.execute(stmt):
-        shared[kind] = {"1h": int(h1 or 0), "24h": int(h24 or 0), "7d": int(d7 or 0), "30d": int(d30 or 0)}
-    strong = [(k, v) for k, v in links.items() if k in STRONG_KINDS]
-    linked = 0
-    if strong:
-        cond = [and_(L.c.kind == k, L.c.value == v) for k, v in sorted(strong)]
-        linked = conn.execute(
-            select(func.count(L.c.account_id.distinct()))
-            .where(or_(*cond), L.c.account_id != account_id, L.c.last_seen > win["30d"], L.c.first_seen <= t)
-        ).scalar_one()
-    return shared, int(linked)
-
-
-def _account_history(conn, h: History, account_id, t, device, country):
-    rows = conn.execute(
-        select(L.c.kind, L.c.value, L.c.first_seen, L.c.last_seen)
-        .where(L.c.account_id == account_id, L.c.kind.in_(HISTORY_KINDS))
-    ).all()
-    since = t - WINDOWS["30d"]
-    seen = {("device", v) for k, v, first, _ in rows if k == "device" and first < t}
-    seen |= {("country", v) for k, v, first, _ in rows if k == "country" and first < t}
+def _account_history(conn, h: History, params: dict, device, country):
+    t = params["t"]
+    rows = conn.execute(ACCOUNT_KINDS_SQL, params).all()
+    since = params["w30d"]
+    seen = {(k, v) for k, v, first, _ in rows if first < t}
     h.devices_30d = sum(1 for k, _, first, last in rows if k == "device" and last > since and first <= t)
     h.countries_30d = sum(1 for k, _, first, last in rows if k == "country" and last > since and first <= t)
-    if h.account_known:
-        h.device_seen_before = None if device is None else ("device", device) in seen
-        h.country_seen_before = None if country is None else ("country", country) in seen
+    h.device_seen_before = None if device is None else ("device", device) in seen
+    h.country_seen_before = None if country is None else ("country", country) in seen
 
 
 # ---------------------------------------------------------------- recording
@@ -185,39 +158,55 @@ def find_by_event_id(conn: Connection, event_id: str):
     return conn.execute(select(A.c.request_hash, A.c.response).where(A.c.event_id == event_id)).first()
 
 
+_UPSERT_LINK = """INSERT INTO entitylink (kind, value, account_id, first_seen, last_seen, events)
+VALUES (:kind, :value, :account_id, :t, :t, 1)
+ON CONFLICT (kind, value, account_id) DO UPDATE SET
+  first_seen = {least}(entitylink.first_seen, excluded.first_seen),
+  last_seen = {greatest}(entitylink.last_seen, excluded.last_seen),
+  events = entitylink.events + 1"""
+ACCOUNT_FIELDS = ("email", "email_domain", "name", "country", "org_type")
+_UPSERT_ACCOUNT = """INSERT INTO account (id, created_ts, updated_ts, {fields}, last_assessment_id,
+  last_decision, last_score)
+VALUES (:id, :t, :t, {values}, :asm, :decision, :score)
+ON CONFLICT (id) DO UPDATE SET
+  created_ts = {least}(account.created_ts, excluded.created_ts),
+  updated_ts = {greatest}(account.updated_ts, excluded.updated_ts),
+  {coalesce},
+  last_assessment_id = CASE WHEN excluded.updated_ts >= account.updated_ts
+    THEN excluded.last_assessment_id ELSE account.last_assessment_id END,
+  last_decision = CASE WHEN excluded.updated_ts >= account.updated_ts
+    THEN excluded.last_decision ELSE account.last_decision END,
+  last_score = CASE WHEN excluded.updated_ts >= account.updated_ts
+    THEN excluded.last_score ELSE account.last_score END"""
+_UPSERTS: dict[str, tuple] = {}
+
+
+def _upserts(dialect: str):
+    """(link upsert, account upsert) for this dialect: SQLite's two-argument MIN/MAX are
+    PostgreSQL's LEAST/GREATEST; everything else is the same SQL."""
+    if dialect not in _UPSERTS:
+        fn = {"least": "LEAST", "greatest": "GREATEST"} if dialect == "postgresql" else {"least": "MIN", "greatest": "MAX"}
+        account = _UPSERT_ACCOUNT.format(
+            fields=", ".join(ACCOUNT_FIELDS), values=", ".join(f":{f}" for f in ACCOUNT_FIELDS),
+            coalesce=",\n  ".join(f"{f} = COALESCE(excluded.{f}, account.{f})" for f in ACCOUNT_FIELDS), **fn)
+        _UPSERTS[dialect] = (text(_UPSERT_LINK.format(**fn)), text(account))
+    return _UPSERTS[dialect]
+
+
 def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) -> None:
     """Store one assessment, its account and its links in the caller's transaction.
 
     A repeated event_id raises IntegrityError from the first insert: the caller rolls back
-    and answers from the stored assessment."""
-    conn.execute(insert(A).values(**row))
+    and answers from the stored assessment. Links are written in a fixed order so that
+    concurrent writers on PostgreSQL take row locks in the same order (no deadlocks)."""
+    link_sql, account_sql = _upserts(conn.dialect.name)
+    conn.execute(A.insert(), row)
     t = row["occurred_ts"]
-    _upsert_account(conn, account, row, t)
+    conn.execute(account_sql, {"id": row["account_id"], "t": t, "asm": row["id"], "decision": row["decision"],
+                               "score": row.get("score"), **{f: account.get(f) for f in ACCOUNT_FIELDS}})
     if links:
-        rows = [{"kind": k, "value": v, "account_id": row["account_id"], "first_seen": t, "last_seen": t,
-                 "events": 1} for k, v in sorted(links.items())]
-        _upsert(conn, L, rows, ["kind", "value", "account_id"], {
-            "first_seen": lambda ex: _least(conn, L.c.first_seen, ex.first_seen),
-            "last_seen": lambda ex: _greatest(conn, L.c.last_seen, ex.last_seen),
-            "events": lambda ex: L.c.events + 1,
-        })
-
-
-def _upsert_account(conn, account: dict, row: dict, t: float):
-    values = {"id": row["account_id"], "created_ts": t, "updated_ts": t,
-              "last_assessment_id": row["id"], "last_decision": row["decision"], "last_score": row.get("score"),
-              **{k: v for k, v in account.items() if v is not None}}
-    newer = ACC.c.updated_ts <= t
-    set_ = {
-        "created_ts": lambda ex: _least(conn, ACC.c.created_ts, ex.created_ts),
-        "updated_ts": lambda ex: _greatest(conn, ACC.c.updated_ts, ex.updated_ts),
-    }
-    for col in ("last_assessment_id", "last_decision", "last_score"):
-        set_[col] = lambda ex, col=col: case((newer, getattr(ex, col)), else_=ACC.c[col])
-    for col in account:
-        if account[col] is not None:
-            set_[col] = lambda ex, col=col: getattr(ex, col)
-    _upsert(conn, ACC, [values], ["id"], set_)
+        conn.execute(link_sql, [{"kind": k, "value": v, "account_id": row["account_id"], "t": t}
+                                for k, v in sorted(links.items())])
 
 
 # ---------------------------------------------------------------- labels, challenges, reads
