@@ -82,7 +82,9 @@ def test_login_signals_new_device_country_travel_and_spray(client, auth):
                                        when=timedelta(hours=2, seconds=i)))
     v = out["signals"]["velocity"]
     assert v["failed_logins_ip_1h"] == 24 and v["accounts_failed_from_ip_1h"] == 24
-    assert out["decided_by"] == "rule:password_spray_source" and out["decision"] in ("challenge", "block")
+    assert out["decision"] in ("challenge", "block")
+    # The rule fired; whether it or the model decided depends on which is stricter.
+    assert "rule.password_spray_source" in {r["code"] for r in out["reasons"]}
 
 
 def test_deny_and_allow_lists_restricted_regions_and_monitor_mode(config, db_url):
