@@ -16,10 +16,11 @@ from .errors import ApiError
 from .features import vector
 from .ids import assessment_id
 from .pipeline import Observation, compute_signals, link_keys, observe
-from .policy import Facts, Verdict
+from .policy import Facts
 from .reasons import explain
 from .schemas import AssessRequest
 from .signals.device import timezone_countries
+from .signals.email import check_deliverability
 
 log = logging.getLogger(__name__)
 FUTURE_SLACK = 300.0
@@ -38,6 +39,8 @@ def assess(engine: Engine, req: AssessRequest, request_hash: str, now: float | N
     signals = _signals(engine, req, failures)
     links = link_keys(req, signals, engine.hasher)
     obs = _observe(engine, req, signals, links, t, failures)
+    if req.event == "signup" and engine.config.email_dns_timeout_ms > 0:
+        obs.deliverable = _deliverable(engine, signals)
     response, row = _decide(engine, req, obs, t, now, failures)
     row["request_hash"] = request_hash
     if "database" not in failures:
@@ -81,6 +84,16 @@ def _signals(engine: Engine, req: AssessRequest, failures: list[str]):
         log.warning("GeoIP lookup failed: %s", e)
         failures.append("geoip")
         return compute_signals(req, None)
+
+
+def _deliverable(engine: Engine, signals) -> bool | None:
+    """Optional MX check, bounded by its own budget; None when DNS did not answer in time."""
+    if signals.email is None or not signals.email.valid or signals.email.domain is None:
+        return None
+    host, _, port = (engine.config.email_dns_server or "").partition(":")
+    return check_deliverability(
+        f"x@{signals.email.domain}", engine.config.email_dns_timeout_ms / 1000,
+        nameservers=[host] if host else None, port=int(port or 53))
 
 
 def _observe(engine: Engine, req, signals, links, t, failures) -> Observation:
@@ -146,6 +159,8 @@ def signals_dict(obs: Observation) -> dict:
     s, h = obs.signals, obs.history
     out = {name: (getattr(s, name).as_dict() if getattr(s, name) is not None else None)
            for name in ("email", "phone", "ip", "device", "payment")}
+    if out["email"] is not None and obs.deliverable is not ...:
+        out["email"]["deliverable"] = obs.deliverable
     if h is None:
         out["velocity"] = out["links"] = None
         return out

@@ -27,6 +27,8 @@ ENV_NAMES = {
     "hash_key_file": "RISKENGINE_HASH_KEY_FILE",
     "db_timeout_ms": "RISKENGINE_DB_TIMEOUT_MS",
     "key_cache_seconds": "RISKENGINE_KEY_CACHE_SECONDS",
+    "email_dns_timeout_ms": "RISKENGINE_EMAIL_DNS_TIMEOUT_MS",
+    "email_dns_server": "RISKENGINE_EMAIL_DNS_SERVER",
 }
 
 
@@ -42,6 +44,8 @@ class Config:
     hash_key_file: str = "riskengine-hash.key"   # where a generated key is persisted
     db_timeout_ms: int = 500               # bound on any one database wait in the request path
     key_cache_seconds: float = 5.0         # how long a verified API key is trusted without a lookup
+    email_dns_timeout_ms: int = 0          # >0: check signup emails' MX records within this budget
+    email_dns_server: str | None = None    # "host" or "host:port"; default: the system resolver
     max_body_bytes: int = 1 << 20
     usage_max_body_bytes: int = 16 << 20
     extra: dict = field(default_factory=dict)
@@ -54,7 +58,8 @@ class Config:
             if environ.get(var):
                 values[name] = environ[var]
         cfg = cls(**values)
-        cfg = replace(cfg, db_timeout_ms=int(cfg.db_timeout_ms), key_cache_seconds=float(cfg.key_cache_seconds))
+        cfg = replace(cfg, db_timeout_ms=int(cfg.db_timeout_ms), key_cache_seconds=float(cfg.key_cache_seconds),
+                      email_dns_timeout_ms=int(cfg.email_dns_timeout_ms))
         return replace(cfg, **overrides) if overrides else cfg
 
     @classmethod

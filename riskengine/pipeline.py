@@ -23,6 +23,7 @@ class Observation:
     links: dict[str, str]          # link kind -> keyed hash (or plain value for non-PII kinds)
     history: storage.History | None
     features: dict[str, float]
+    deliverable: object = ...      # bool | None once checked; Ellipsis: not checked (off)
 
 
 def compute_signals(req: AssessRequest, readers: GeoIPReaders | None) -> Signals:

@@ -166,3 +166,17 @@ def test_corrupt_geoip_file_degrades_not_crashes(config, tmp_path):
     ready = client.get("/readyz")
     assert ready.status_code == 503 and "GeoIP" in ready.json["problems"][0]
     app.extensions["riskengine"].close()
+
+
+def test_optional_deliverability_check_is_bounded(config):
+    # Nothing answers DNS on this port: the check gives up within its budget and says null.
+    app = create_app(replace(config, email_dns_timeout_ms=300, email_dns_server="127.0.0.1:9"))
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, 'k', None)}"}
+    started = time.perf_counter()
+    out = post(client, auth, signup())
+    assert time.perf_counter() - started < 5
+    assert out["signals"]["email"]["deliverable"] is None and out["degraded"] is False
+    plain = create_app(config).test_client()
+    assert "deliverable" not in post(plain, auth, signup("acct_2"))["signals"]["email"]   # off by default
+    app.extensions["riskengine"].close()
