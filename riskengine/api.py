@@ -15,6 +15,7 @@ from .auth import require
 from .errors import ApiError, from_validation
 from .metrics import DECISIONS
 from .schemas import AssessRequest, ChallengeRequest, LabelRequest
+from .usage import ingest, parse_batch
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -56,6 +57,14 @@ def assess_route():
     result = assess(engine(), req, digest)
     DECISIONS.labels(result["event"], result["decision"], result["decided_by"], str(result["degraded"]).lower()).inc()
     return jsonify(result)
+
+
+@bp.post("/usage")
+@require("usage")
+def usage_route():
+    state = engine()
+    accepted = ingest(state.db, parse_batch(json_body()), state.hasher)
+    return jsonify({"accepted": accepted}), 202
 
 
 @bp.post("/labels")

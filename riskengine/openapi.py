@@ -4,9 +4,10 @@ from __future__ import annotations
 from pydantic.json_schema import models_json_schema
 
 from .schemas import (AccountResponse, AssessRequest, AssessResponse, ChallengeRequest, ErrorBody,
-                      LabelRequest, LabelResponse)
+                      LabelRequest, LabelResponse, UsageAccepted, UsageBatch)
 
-MODELS = [AssessRequest, AssessResponse, LabelRequest, LabelResponse, ChallengeRequest, AccountResponse, ErrorBody]
+MODELS = [AssessRequest, AssessResponse, LabelRequest, LabelResponse, ChallengeRequest, AccountResponse, ErrorBody,
+          UsageBatch, UsageAccepted]
 
 
 def _ref(model) -> dict:
@@ -44,6 +45,8 @@ def build(version: str) -> dict:
         "paths": {
             "/v1/assess": {"post": _op("Assess a signup or login", "assess", AssessRequest, AssessResponse,
                                        errors=(400, 401, 403, 409, 413, 415, 422))},
+            "/v1/usage": {"post": _op("Usage records of active accounts (up to 10,000 a call, all or nothing)",
+                                      "usage", UsageBatch, UsageAccepted, status="202")},
             "/v1/labels": {"post": _op("Record a ground-truth label", "labels", LabelRequest, LabelResponse,
                                        status="201", errors=(400, 401, 403, 404, 413, 415, 422))},
             "/v1/assessments/{assessment_id}/challenge": {"post": challenge},

@@ -79,6 +79,34 @@ class AssessRequest(Body):
     _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
 
 
+class UsageRecordIn(Body):
+    account_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    occurred_at: datetime
+    ip: str | None = None
+    device_id: Short | None = None
+    api_key_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    model: Annotated[str, StringConstraints(max_length=128)] | None = None
+    requests: Annotated[int, Field(ge=1, le=10_000_000)] = 1
+    input_tokens: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    output_tokens: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    prompt_fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")] | None = None
+    reasoning_requested: bool | None = None
+
+    _ip = field_validator("ip")(lambda cls, v: None if v is None else AssessRequest._ip(v))
+    _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
+
+
+MAX_USAGE_RECORDS = 10_000
+
+
+class UsageBatch(Body):
+    records: Annotated[list[UsageRecordIn], Field(min_length=1)]
+
+
+class UsageAccepted(BaseModel):
+    accepted: int
+
+
 class Reason(BaseModel):
     code: str
     message: str

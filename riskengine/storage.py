@@ -12,7 +12,7 @@ from typing import Iterable
 from sqlalchemy import and_, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
-from .tables import Account, ApiKey, Assessment, ChallengeOutcome, EntityLink, Label
+from .tables import Account, ApiKey, Assessment, ChallengeOutcome, EntityLink, Label, UsageRecord
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -159,11 +159,11 @@ def find_by_event_id(conn: Connection, event_id: str):
 
 
 _UPSERT_LINK = """INSERT INTO entitylink (kind, value, account_id, first_seen, last_seen, events)
-VALUES (:kind, :value, :account_id, :t, :t, 1)
+VALUES (:kind, :value, :account_id, :first, :last, :n)
 ON CONFLICT (kind, value, account_id) DO UPDATE SET
   first_seen = {least}(entitylink.first_seen, excluded.first_seen),
   last_seen = {greatest}(entitylink.last_seen, excluded.last_seen),
-  events = entitylink.events + 1"""
+  events = entitylink.events + excluded.events"""
 ACCOUNT_FIELDS = ("email", "email_domain", "name", "country", "org_type")
 _UPSERT_ACCOUNT = """INSERT INTO account (id, created_ts, updated_ts, {fields}, last_assessment_id,
   last_decision, last_score)
@@ -205,8 +205,17 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
     conn.execute(account_sql, {"id": row["account_id"], "t": t, "asm": row["id"], "decision": row["decision"],
                                "score": row.get("score"), **{f: account.get(f) for f in ACCOUNT_FIELDS}})
     if links:
-        conn.execute(link_sql, [{"kind": k, "value": v, "account_id": row["account_id"], "t": t}
-                                for k, v in sorted(links.items())])
+        conn.execute(link_sql, [{"kind": k, "value": v, "account_id": row["account_id"], "first": t, "last": t,
+                                 "n": 1} for k, v in sorted(links.items())])
+
+
+def insert_usage(conn: Connection, rows: list[dict], links: list[dict]) -> None:
+    """One batch of usage records and the account links they imply, in the caller's
+    transaction (all or nothing). `links` rows: kind, value, account_id, first, last, n."""
+    conn.execute(UsageRecord.__table__.insert(), rows)
+    if links:
+        link_sql, _ = _upserts(conn.dialect.name)
+        conn.execute(link_sql, sorted(links, key=lambda r: (r["kind"], r["value"], r["account_id"])))
 
 
 # ---------------------------------------------------------------- labels, challenges, reads

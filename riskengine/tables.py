@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -22,6 +22,9 @@ class Account(SQLModel, table=True):
     last_score: float | None = None
     cluster_id: str | None = Field(default=None, max_length=40, index=True)
     cluster_size: int | None = None
+    rescore_decision: str | None = Field(default=None, max_length=16)   # the re-scoring job's latest verdict
+    rescore_score: float | None = None
+    rescore_ts: float | None = None
 
 
 class Assessment(SQLModel, table=True):
@@ -96,3 +99,37 @@ class ApiKey(SQLModel, table=True):
     scopes: str = Field(max_length=128)
     created_ts: float
     revoked_ts: float | None = None
+
+
+class UsageRecord(SQLModel, table=True):
+    """Raw usage, one row per record as received. Kept raw (not only hourly sums) because
+    inter-arrival regularity, simultaneous distant use and template sharing need the
+    individual events; the job reads a time window once, in order, with one index scan."""
+    __table_args__ = (
+        Index("ix_usage_ts", "occurred_ts"),
+        Index("ix_usage_account_ts", "account_id", "occurred_ts"),
+    )
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    account_id: str = Field(max_length=128)
+    occurred_ts: float
+    ip: str | None = Field(default=None, max_length=45)
+    device: str | None = Field(default=None, max_length=64)       # keyed hash of the device id
+    api_key_id: str | None = Field(default=None, max_length=128)
+    model: str | None = Field(default=None, max_length=128)
+    requests: int = 1
+    input_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
+    output_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
+    prompt_fp: int | None = Field(default=None, sa_column=Column(BigInteger))   # simhash as signed 64-bit
+    reasoning: bool | None = None
+
+
+class RescoreRun(SQLModel, table=True):
+    """One run of the re-scoring job; an unfinished run is resumed, not repeated."""
+    id: str = Field(primary_key=True, max_length=40)
+    started_ts: float
+    as_of_ts: float
+    since_seconds: float
+    status: str = Field(max_length=16)          # running | done
+    accounts: int | None = None
+    finished_ts: float | None = None

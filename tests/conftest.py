@@ -15,7 +15,8 @@ from riskengine.config import Config
 
 DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"
-TABLES = ("challengeoutcome", "label", "entitylink", "assessment", "account", "apikey")
+TABLES = ("challengeoutcome", "label", "entitylink", "assessment", "account", "apikey", "usagerecord",
+          "rescorerun")
 
 
 def _reset_schema(url: str) -> None:
