@@ -199,6 +199,7 @@ def _facts(req: AssessRequest, obs: Observation, signals_out: dict) -> Facts:
             "timezone": timezone_countries(d.timezone if d else None),
         },
         signals=signals_out,
+        rescore_decision=obs.history.rescore_decision if obs.history else None,
     )
 
 

@@ -130,12 +130,39 @@ def simulate(out, seed, accounts, days):
 @click.option("--days", default=30, show_default=True)
 @click.option("--out", default="models", show_default=True, help="directory to write the versioned model into")
 @click.option("--version", "version", default=None, help="model version (default: YYYY.MM.N)")
-def train(seed, accounts, days, out, version):
+@click.option("--kind", type=click.Choice(["assess", "active"]), default="assess", show_default=True,
+              help="assess: signup/login model; active: the re-scoring model for live accounts")
+def train(seed, accounts, days, out, version, kind):
     """Train, calibrate and threshold a model on the simulated world; write it under models/."""
-    from .train import train_and_write
-    path = train_and_write(out_dir=out, seed=seed, accounts=accounts, days=days, version=version,
-                           log=click.echo)
+    if kind == "active":
+        from .train_active import train_active
+        path = train_active(out_dir=out, seed=seed, accounts=accounts, days=days, version=version, log=click.echo)
+    else:
+        from .train import train_and_write
+        path = train_and_write(out_dir=out, seed=seed, accounts=accounts, days=days, version=version,
+                               log=click.echo)
     click.echo(f"model written to {path}")
+
+
+def _duration(value: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    try:
+        return float(value[:-1]) * units[value[-1]] if value[-1] in units else float(value)
+    except (ValueError, IndexError):
+        raise click.BadParameter(f"{value!r} is not a duration like 7d, 12h or 90m", param_hint="--since")
+
+
+@main.command()
+@click.option("--since", default="7d", show_default=True, help="window of activity: 7d, 12h, 90m")
+@click.option("--changes", "changes", default=None, type=click.Path(dir_okay=False),
+              help="append one JSON line per account whose decision changed")
+@click.option("--webhook", default=None, help="POST each change here, signed with RISKENGINE_WEBHOOK_SECRET")
+@click.option("--dask", "dask_address", default=None, help="run the scoring on this Dask scheduler")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def rescore(since, changes, webhook, dask_address, progress):
+    """Re-score every account active within the window (assessments or usage)."""
+    from .rescore_cli import run_from_cli
+    click.echo(run_from_cli(_duration(since), changes, webhook, dask_address, progress))
 
 
 @main.command()

@@ -29,6 +29,7 @@ class RiskModel:
         self._cal_y = np.asarray(calibration["prob"], dtype=float)
         self.thresholds = thresholds
         self.meta = meta or {}
+        self.path: Path | None = None
 
     @classmethod
     def load(cls, path: str | Path, nthread: int = 1) -> "RiskModel":
@@ -38,7 +39,9 @@ class RiskModel:
         booster.load_model(str(path / "model.json"))
         # One thread per prediction: the server already runs one request per core.
         booster.set_param({"nthread": nthread})
-        return cls(meta["version"], booster, meta["features"], meta["calibration"], meta["thresholds"], meta)
+        model = cls(meta["version"], booster, meta["features"], meta["calibration"], meta["thresholds"], meta)
+        model.path = path
+        return model
 
     def calibrate(self, margin):
         return np.interp(margin, self._cal_x, self._cal_y)
@@ -50,6 +53,11 @@ class RiskModel:
                                         approx_contribs=True, validate_features=False)[0]
         margin = float(contribs.sum())
         return Scored(float(self.calibrate(margin)), dict(zip(self.features, contribs[:-1].tolist())))
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Per-row log-odds contributions (Saabas), last column the bias."""
+        return self.booster.predict(xgb.DMatrix(matrix, missing=np.nan), pred_contribs=True,
+                                    approx_contribs=True, validate_features=False)
 
     def score_batch(self, matrix: np.ndarray) -> np.ndarray:
         margin = self.booster.inplace_predict(matrix, predict_type="margin", missing=np.nan)
@@ -65,8 +73,10 @@ class RiskModel:
         return "allow"
 
 
-def newest_model_dir(models_dir: str | Path) -> Path | None:
-    dirs = [p.parent for p in Path(models_dir).glob("*/meta.json")]
+def newest_model_dir(models_dir: str | Path, kind: str = "assess") -> Path | None:
+    """The newest model of a kind: "assess" (signup/login) or "active" (re-scoring)."""
+    dirs = [p.parent for p in Path(models_dir).glob("*/meta.json")
+            if json.loads(p.read_text()).get("kind", "assess") == kind]
     return max(dirs, key=_version_key) if dirs else None
 
 

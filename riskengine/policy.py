@@ -77,6 +77,7 @@ class Facts:
     card_fingerprint: str | None
     countries: dict[str, frozenset[str]]  # region signal -> ISO countries it points to
     signals: dict                         # the answer's signals object, for rules
+    rescore_decision: str | None = None   # what the re-scoring job last decided for the account
 
 
 @dataclass
@@ -182,6 +183,11 @@ class Policy:
             return Verdict("block", f"list:deny_{listed}",
                            [{"code": "list.deny", "message": f"On the deny list ({listed})", "weight": 0.0}])
         best = Verdict(model_decision or "allow", "model")
+        if facts.rescore_decision in ("challenge", "block"):
+            # A live account the re-scoring job flagged stays flagged at its next login.
+            best.reasons.append({"code": "account.rescored", "weight": 0.0,
+                                 "message": f"Re-scoring flagged this account ({facts.rescore_decision})"})
+            best = _raise(best, facts.rescore_decision, "rule:rescore")
         for signal, countries in facts.countries.items():
             action = self.region_actions.get(signal, "ignore")
             hit = sorted(c for c in countries if c.upper() in self.restricted)

@@ -76,6 +76,7 @@ class History:
     countries_30d: int = 0
     previous_location: tuple[float, float, float] | None = None       # (ts, lat, lon)
     cluster_size: int | None = None      # from the last clustering run; None before one
+    rescore_decision: str | None = None  # the re-scoring job's latest verdict on this account
 
 
 # Statements are built once: composing SQLAlchemy expressions per request cost more than
@@ -105,7 +106,8 @@ COUNTS_SQL = text("""SELECT
   (SELECT COUNT(DISTINCT account_id) FROM assessment WHERE ip = :ip AND event = 'login'
      AND login_outcome = 'failure' AND occurred_ts > :w1h AND occurred_ts <= :t),
   (SELECT created_ts FROM account WHERE id = :acct),
-  (SELECT cluster_size FROM account WHERE id = :acct)""")
+  (SELECT cluster_size FROM account WHERE id = :acct),
+  (SELECT rescore_decision FROM account WHERE id = :acct)""")
 ACCOUNT_KINDS_SQL = text(
     "SELECT kind, value, first_seen, last_seen FROM entitylink WHERE account_id = :acct "
     "AND kind IN ('device', 'country')")
@@ -127,7 +129,8 @@ def history(conn: Connection, account_id: str, links: dict[str, str], t: float,
     h.shared = {k: v for k, v in h.shared.items() if v is not None}
     if any(links.get(k) for k in STRONG_KINDS):
         h.linked_accounts = int(conn.execute(LINKED_SQL, params).scalar_one())
-    asn_1h, fail_1h, fail_24h, ip_fail, ip_accts, created, cluster = conn.execute(COUNTS_SQL, params).one()
+    asn_1h, fail_1h, fail_24h, ip_fail, ip_accts, created, cluster, rescored = \
+        conn.execute(COUNTS_SQL, params).one()
     h.signups_per_asn_1h = None if asn is None else int(asn_1h)
     h.failed_logins_account_1h, h.failed_logins_account_24h = int(fail_1h), int(fail_24h)
     h.failed_logins_ip_1h, h.accounts_failed_ip_1h = int(ip_fail), int(ip_accts)
@@ -135,6 +138,7 @@ def history(conn: Connection, account_id: str, links: dict[str, str], t: float,
         h.account_known = True
         h.account_age_days = (t - created) / DAY
         h.cluster_size = cluster
+        h.rescore_decision = rescored
         _account_history(conn, h, params, device, country)
         prev = conn.execute(PREVIOUS_LOCATION_SQL, params).first()
         h.previous_location = tuple(prev) if prev else None
@@ -296,3 +300,111 @@ def revoke_key(conn: Connection, name: str, t: float) -> bool:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+# ---------------------------------------------------------------- re-scoring reads and writes
+# Bulk reads for the job: plain SQL over indexed columns, streamed, one pass each.
+
+def active_accounts(conn: Connection, since: float, until: float) -> list[str]:
+    """Accounts assessed (signup/login) or with usage in (since, until], sorted."""
+    rows = conn.execute(text(
+        "SELECT account_id FROM assessment WHERE occurred_ts > :s AND occurred_ts <= :u AND event <> 'rescore' "
+        "UNION SELECT account_id FROM usagerecord WHERE occurred_ts > :s AND occurred_ts <= :u"),
+        {"s": since, "u": until})
+    return sorted(r[0] for r in rows)
+
+
+def usage_window(conn: Connection, since: float, until: float, lo: str | None = None, hi: str | None = None):
+    """Usage rows in the window (optionally for account ids in [lo, hi]), by account then time."""
+    where = "occurred_ts > :s AND occurred_ts <= :u"
+    if lo is not None:
+        where += " AND account_id >= :lo AND account_id <= :hi"
+    return conn.execute(text(
+        "SELECT account_id, occurred_ts, ip, device, requests, input_tokens, output_tokens, prompt_fp, reasoning "
+        f"FROM usagerecord WHERE {where} ORDER BY account_id, occurred_ts"),
+        {"s": since, "u": until, "lo": lo, "hi": hi})
+
+
+def usage_fingerprints(conn: Connection, since: float, until: float):
+    """Distinct (account_id, prompt_fp) in the window."""
+    return conn.execute(text(
+        "SELECT DISTINCT account_id, prompt_fp FROM usagerecord WHERE occurred_ts > :s AND occurred_ts <= :u "
+        "AND prompt_fp IS NOT NULL"), {"s": since, "u": until})
+
+
+def latest_event_features(conn: Connection, until: float, lo: str | None = None, hi: str | None = None):
+    """(account_id, features, occurred_ts) of each account's signup/login assessments up to `until`,
+    by account then time: the caller keeps the last per account."""
+    where = "event <> 'rescore' AND occurred_ts <= :u AND features IS NOT NULL"
+    if lo is not None:
+        where += " AND account_id >= :lo AND account_id <= :hi"
+    return conn.execute(text(
+        f"SELECT account_id, features, occurred_ts FROM assessment WHERE {where} ORDER BY account_id, occurred_ts"),
+        {"u": until, "lo": lo, "hi": hi})
+
+
+def link_rows(conn: Connection, since: float, kinds: tuple[str, ...] = LINK_KINDS):
+    """(kind, value, account_id) of links seen in the window: the cluster graph's raw edges."""
+    kinds_sql = ", ".join(f"'{k}'" for k in kinds)
+    return conn.execute(text(
+        f"SELECT kind, value, account_id FROM entitylink WHERE last_seen > :s AND kind IN ({kinds_sql})"),
+        {"s": since})
+
+
+def account_states(conn: Connection):
+    """(id, created_ts, last_decision, rescore_decision) of every account."""
+    return conn.execute(text("SELECT id, created_ts, last_decision, rescore_decision FROM account"))
+
+
+def latest_labels(conn: Connection, until: float) -> dict[str, str]:
+    rows = conn.execute(text(
+        "SELECT account_id, label FROM label WHERE created_ts <= :u ORDER BY created_ts, id"), {"u": until})
+    return {a: lb for a, lb in rows}      # later labels win
+
+
+def start_run(conn: Connection, run_id: str, started: float, as_of: float, since_seconds: float) -> None:
+    conn.execute(text("INSERT INTO rescorerun (id, started_ts, as_of_ts, since_seconds, status) "
+                      "VALUES (:id, :st, :a, :s, 'running')"),
+                 {"id": run_id, "st": started, "a": as_of, "s": since_seconds})
+
+
+def unfinished_run(conn: Connection, since_seconds: float):
+    return conn.execute(text(
+        "SELECT id, as_of_ts FROM rescorerun WHERE status = 'running' AND since_seconds = :s "
+        "ORDER BY started_ts DESC LIMIT 1"), {"s": since_seconds}).first()
+
+
+def finish_run(conn: Connection, run_id: str, accounts: int, t: float) -> None:
+    conn.execute(text("UPDATE rescorerun SET status = 'done', accounts = :n, finished_ts = :t WHERE id = :id"),
+                 {"n": accounts, "t": t, "id": run_id})
+
+
+def done_in_run(conn: Connection, run_id: str) -> set[str]:
+    prefix = f"rescore:{run_id}:"
+    rows = conn.execute(text("SELECT event_id FROM assessment WHERE event = 'rescore' AND event_id >= :p "
+                             "AND event_id < :q"), {"p": prefix, "q": prefix + "\U0010ffff"})
+    return {r[0][len(prefix):] for r in rows}
+
+
+RESCORE_ACCOUNT_SQL = text(
+    "UPDATE account SET rescore_decision = :decision, rescore_score = :score, rescore_ts = :t, "
+    "cluster_id = :cluster_id, cluster_size = :cluster_size, "
+    "last_assessment_id = CASE WHEN updated_ts <= :t THEN :asm ELSE last_assessment_id END, "
+    "last_decision = CASE WHEN updated_ts <= :t THEN :decision ELSE last_decision END, "
+    "last_score = CASE WHEN updated_ts <= :t THEN :score ELSE last_score END, "
+    "updated_ts = CASE WHEN updated_ts <= :t THEN :t ELSE updated_ts END "
+    "WHERE id = :account_id")
+
+
+NEW_ACCOUNT_SQL = text("INSERT INTO account (id, created_ts, updated_ts) VALUES (:account_id, :t, :t) "
+                       "ON CONFLICT (id) DO NOTHING")
+
+
+def write_rescores(conn: Connection, rows: list[dict], accounts: list[dict]) -> None:
+    """Rescore assessments and their accounts' new state, in the caller's transaction.
+    Accounts known only from usage get their account row here."""
+    if rows:
+        conn.execute(A.insert(), rows)
+    if accounts:
+        conn.execute(NEW_ACCOUNT_SQL, accounts)
+        conn.execute(RESCORE_ACCOUNT_SQL, accounts)

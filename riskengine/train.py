@@ -42,10 +42,13 @@ class Dataset:
     group: np.ndarray          # what must not straddle folds: campaign instance or legit account
 
 
-def replay(events, geoip: dict, workdir: Path, log=print) -> Dataset:
-    """Features for every event, exactly as /v1/assess would have computed them live."""
-    db = storage.make_engine(f"sqlite:///{workdir / 'replay.db'}", 30_000)
-    migrate.upgrade(db)
+def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -> Dataset:
+    """Features for every event, exactly as /v1/assess would have computed them live; with a
+    model, each stored assessment also carries that model's score and decision."""
+    own_db = db is None
+    if own_db:
+        db = storage.make_engine(f"sqlite:///{workdir / 'replay.db'}", 30_000)
+        migrate.upgrade(db)
     readers = GeoIPReaders.open(geoip.get("city"), geoip.get("asn"), geoip.get("anonymous"))
     hasher = Hasher(b"simulated-world-training-key")
     rows, cols = [], {k: [] for k in ("y", "event", "campaign", "campaign_id", "segment", "ts", "group")}
@@ -58,8 +61,13 @@ def replay(events, geoip: dict, workdir: Path, log=print) -> Dataset:
                 s = compute_signals(req, readers)
                 links = link_keys(req, s, hasher)
                 obs = observe(conn, req, s, links, t)
-                storage.record(conn, _replay_row(req, s, t, i), {"country": req.account.country}, links)
-                rows.append(vector(obs.features))
+                row = _replay_row(req, s, t, i)
+                row["features"] = [None if v != v else v for v in vector(obs.features)]
+                if model is not None:
+                    row["score"] = float(model.score_one(vector(obs.features, model.features)).score)
+                    row["decision"] = model.decision(req.event, row["score"])
+                storage.record(conn, row, {"country": req.account.country}, links)
+                rows.append(row["features"])
                 for key, value in (("y", ev.fraud), ("event", req.event), ("campaign", ev.campaign),
                                    ("campaign_id", ev.campaign_id), ("segment", ev.segment), ("ts", t),
                                    ("group", ev.campaign_id if ev.fraud or ev.campaign != "legit"
@@ -71,8 +79,10 @@ def replay(events, geoip: dict, workdir: Path, log=print) -> Dataset:
             conn.commit()
     finally:
         readers.close()
-        db.dispose()
-    return Dataset(X=np.asarray(rows, dtype=np.float32), **{k: np.asarray(v) for k, v in cols.items()})
+        if own_db:
+            db.dispose()
+    X = np.asarray([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float32)
+    return Dataset(X=X, **{k: np.asarray(v) for k, v in cols.items()})
 
 
 def _replay_row(req, s, t, i) -> dict:

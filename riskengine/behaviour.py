@@ -1,0 +1,255 @@
+"""Behavioural features of active accounts from their API usage, vectorised over accounts.
+
+The re-scoring job, the Dask partitions, training and the tests all build these features
+with `usage_features`: a feature exists once. Accounts are dense indexes 0..n-1."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from .signals.ip import GeoIPReaders, ip_signals
+from .templates import template_sharing
+
+QUOTA_REQUESTS_PER_DAY = 1000      # the per-account daily quota the API enforces (configurable)
+FAST_HOP_KMH = 1000.0
+NIGHT_HOURS = range(0, 6)
+
+BEHAVIOUR_FEATURES = [
+    "usage_records", "usage_requests", "usage_tokens", "usage_output_ratio", "usage_reasoning_share",
+    "usage_hour_entropy", "usage_night_share", "usage_interarrival_cv", "usage_active_days_share",
+    "usage_distinct_ips", "usage_distinct_devices", "usage_distinct_countries", "usage_distinct_asns",
+    "usage_anonymous_ip_share", "usage_hosting_ip_share", "usage_max_kmh", "usage_fast_hops",
+    "usage_quota_use", "usage_template_sharing",
+]
+
+
+@dataclass
+class UsageColumns:
+    """Usage records in a window, sorted by account then time, as parallel arrays."""
+    account: np.ndarray        # int64 account index
+    ts: np.ndarray             # float64 epoch seconds
+    ip: np.ndarray             # int64 index into `ips`, -1 when absent
+    device: np.ndarray         # int64 index of the (hashed) device, -1 when absent
+    requests: np.ndarray       # float64
+    input_tokens: np.ndarray   # float64, 0 when absent
+    output_tokens: np.ndarray  # float64, 0 when absent
+    fingerprint: np.ndarray    # uint64, 0 when absent
+    reasoning: np.ndarray      # float64: 1, 0, NaN when not said
+    ips: list[str]
+
+    @classmethod
+    def from_rows(cls, rows, index: dict[str, int]) -> "UsageColumns":
+        """From (account_id, ts, ip, device, requests, in, out, prompt_fp, reasoning) rows;
+        rows of accounts not in `index` are skipped."""
+        cols = [[] for _ in range(9)]
+        ips: dict[str, int] = {}
+        devices: dict[str, int] = {}
+        for acct, ts, ip, dev, req, tin, tout, fp, rsn in rows:
+            i = index.get(acct)
+            if i is None:
+                continue
+            cols[0].append(i)
+            cols[1].append(ts)
+            cols[2].append(-1 if ip is None else ips.setdefault(ip, len(ips)))
+            cols[3].append(-1 if dev is None else devices.setdefault(dev, len(devices)))
+            cols[4].append(req or 1)
+            cols[5].append(tin or 0)
+            cols[6].append(tout or 0)
+            cols[7].append(0 if fp is None else fp & 0xFFFFFFFFFFFFFFFF)
+            cols[8].append(np.nan if rsn is None else float(rsn))
+        f = lambda k, dt: np.asarray(cols[k], dtype=dt)  # noqa: E731
+        return cls(account=f(0, np.int64), ts=f(1, np.float64), ip=f(2, np.int64), device=f(3, np.int64),
+                   requests=f(4, np.float64), input_tokens=f(5, np.float64), output_tokens=f(6, np.float64),
+                   fingerprint=f(7, np.uint64), reasoning=f(8, np.float64), ips=list(ips))
+
+
+@dataclass
+class IPTable:
+    """What the GeoIP files say of each distinct IP (arrays indexed like UsageColumns.ips)."""
+    country: np.ndarray        # int64 code, -1 unknown
+    asn: np.ndarray            # int64, -1 unknown
+    anonymous: np.ndarray      # float64 1/0/NaN
+    hosting: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    timezone: list[str | None]
+
+    @classmethod
+    def lookup(cls, ips: list[str], readers: GeoIPReaders | None) -> "IPTable":
+        countries: dict[str, int] = {}
+        out = {k: [] for k in ("country", "asn", "anonymous", "hosting", "lat", "lon")}
+        tz = []
+        for ip in ips:
+            s = ip_signals(ip, readers)
+            out["country"].append(-1 if s.country is None else countries.setdefault(s.country, len(countries)))
+            out["asn"].append(-1 if s.asn is None else s.asn)
+            anon = None if s.anonymous is None else (s.anonymous or s.tor or s.residential_proxy or s.public_proxy)
+            out["anonymous"].append(np.nan if anon is None else float(bool(anon)))
+            out["hosting"].append(np.nan if s.hosting is None else float(s.hosting))
+            out["lat"].append(np.nan if s.latitude is None else s.latitude)
+            out["lon"].append(np.nan if s.longitude is None else s.longitude)
+            tz.append(s.timezone)
+        return cls(country=np.asarray(out["country"], np.int64), asn=np.asarray(out["asn"], np.int64),
+                   anonymous=np.asarray(out["anonymous"], float), hosting=np.asarray(out["hosting"], float),
+                   lat=np.asarray(out["lat"], float), lon=np.asarray(out["lon"], float), timezone=tz)
+
+
+@lru_cache(maxsize=1024)
+def utc_offset(tz: str | None, at: float) -> float:
+    if not tz:
+        return 0.0
+    try:
+        off = datetime.fromtimestamp(at, timezone.utc).astimezone(ZoneInfo(tz)).utcoffset()
+    except (KeyError, ValueError, OSError):
+        return 0.0
+    return off.total_seconds() if off else 0.0
+
+
+def _per_account(n, account, weights=None):
+    return np.bincount(account, weights=weights, minlength=n).astype(float)
+
+
+def _distinct(n, account, values):
+    ok = values >= 0
+    pairs = np.unique(np.stack([account[ok], values[ok]]), axis=1) if ok.any() else np.empty((2, 0), np.int64)
+    return np.bincount(pairs[0], minlength=n).astype(float)
+
+
+def _ratio(num, den):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def local_offsets(n: int, u: UsageColumns, ipt: IPTable, at: float) -> np.ndarray:
+    """Each account's UTC offset: the time zone of the IP it used most (0 when unknown)."""
+    offsets = np.zeros(n)
+    tz_of_ip = np.array([utc_offset(tz, at) for tz in ipt.timezone]) if ipt.timezone else np.zeros(0)
+    has = u.ip >= 0
+    if not has.any():
+        return offsets
+    pairs, counts = np.unique(np.stack([u.account[has], u.ip[has]]), axis=1, return_counts=True)
+    order = np.lexsort((-counts, pairs[0]))          # per account, most used IP first
+    first = np.r_[True, pairs[0][order][1:] != pairs[0][order][:-1]]
+    chosen = order[first]
+    offsets[pairs[0][chosen]] = tz_of_ip[pairs[1][chosen]]
+    return offsets
+
+
+def usage_features(u: UsageColumns, n: int, ipt: IPTable, since: float, until: float,
+                   quota: float = QUOTA_REQUESTS_PER_DAY, sharing: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-account features over (since, until]. Volumes are per day of the window so that
+    a 7-day and a 30-day window speak the same units. `sharing`: template sharing counts
+    computed over all accounts (the job computes it once, globally); else from `u` alone."""
+    a, req = u.account, u.requests
+    records = _per_account(n, a)
+    requests = _per_account(n, a, req)
+    has = records > 0
+    tin, tout = _per_account(n, a, u.input_tokens), _per_account(n, a, u.output_tokens)
+    said = ~np.isnan(u.reasoning)
+    reasoning = _ratio(_per_account(n, a[said], (u.reasoning * req)[said]), _per_account(n, a[said], req[said]))
+    days = max((until - since) / 86400.0, 1.0)
+    out = {
+        "usage_records": records / days, "usage_requests": requests / days, "usage_tokens": (tin + tout) / days,
+        "usage_output_ratio": _ratio(tout, tin), "usage_reasoning_share": reasoning,
+    }
+    out.update(_time_of_day(u, n, ipt, requests, until))
+    out.update(_regularity(u, n, since, until))
+    out.update(_places(u, n, ipt, requests))
+    daily = _daily_peak(u, n, since, until)
+    out["usage_quota_use"] = np.where(has, daily / quota, np.nan)
+    if sharing is None:
+        sharing = template_sharing(a, u.fingerprint, n)
+    out["usage_template_sharing"] = np.where(has, sharing, np.nan)
+    for k in ("usage_output_ratio", "usage_distinct_ips", "usage_distinct_devices", "usage_distinct_countries",
+              "usage_distinct_asns"):
+        out[k] = np.where(has, out[k], np.nan)
+    return out
+
+
+def _time_of_day(u, n, ipt, requests, at):
+    local = u.ts + local_offsets(n, u, ipt, at)[u.account]
+    hour = ((local // 3600) % 24).astype(np.int64)
+    grid = np.bincount(u.account * 24 + hour, weights=u.requests, minlength=n * 24).reshape(n, 24)
+    p = grid / np.where(requests > 0, requests, 1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=1) / math.log(24)
+    night = grid[:, list(NIGHT_HOURS)].sum(axis=1)
+    has = requests > 0
+    return {"usage_hour_entropy": np.where(has, entropy, np.nan),
+            "usage_night_share": np.where(has, night / np.where(has, requests, 1), np.nan)}
+
+
+def _regularity(u, n, since, until):
+    """Coefficient of variation of the gaps between an account's records: scripts run on a
+    timer (low), people do not (high). Needs three records or more."""
+    same = u.account[1:] == u.account[:-1]
+    gaps = np.diff(u.ts)[same]
+    who = u.account[1:][same]
+    cnt = _per_account(n, who)
+    mean = _ratio(_per_account(n, who, gaps), cnt)
+    var = _ratio(_per_account(n, who, gaps ** 2), cnt) - mean ** 2
+    cv = np.where(cnt >= 2, np.sqrt(np.maximum(var, 0)) / np.where(mean > 0, mean, np.nan), np.nan)
+    days = max((until - since) / 86400.0, 1.0)
+    day = ((u.ts - since) // 86400).astype(np.int64)
+    active_days = _distinct(n, u.account, day)
+    return {"usage_interarrival_cv": cv,
+            "usage_active_days_share": np.where(_per_account(n, u.account) > 0, active_days / math.ceil(days), np.nan)}
+
+
+def _places(u, n, ipt, requests):
+    ip = u.ip
+    known = ip >= 0
+    country = np.where(known, ipt.country[np.where(known, ip, 0)] if len(ipt.country) else -1, -1)
+    asn = np.where(known, ipt.asn[np.where(known, ip, 0)] if len(ipt.asn) else -1, -1)
+    anon = np.where(known, ipt.anonymous[np.where(known, ip, 0)] if len(ipt.anonymous) else np.nan, np.nan)
+    hosting = np.where(known, ipt.hosting[np.where(known, ip, 0)] if len(ipt.hosting) else np.nan, np.nan)
+    out = {
+        "usage_distinct_ips": _distinct(n, u.account, ip),
+        "usage_distinct_devices": _distinct(n, u.account, u.device),
+        "usage_distinct_countries": _distinct(n, u.account, country),
+        "usage_distinct_asns": _distinct(n, u.account, asn),
+    }
+    for name, flag in (("usage_anonymous_ip_share", anon), ("usage_hosting_ip_share", hosting)):
+        m = ~np.isnan(flag)
+        out[name] = _ratio(_per_account(n, u.account[m], (flag * u.requests)[m]), _per_account(n, u.account[m], u.requests[m]))
+    out.update(_travel(u, n, ipt))
+    return out
+
+
+def _travel(u, n, ipt):
+    """Speed implied by consecutive located records of an account: one account used from two
+    distant places within minutes is shared or resold."""
+    if not len(ipt.lat):
+        return {"usage_max_kmh": np.full(n, np.nan), "usage_fast_hops": np.full(n, np.nan)}
+    known = u.ip >= 0
+    lat = np.where(known, ipt.lat[np.where(known, u.ip, 0)], np.nan)
+    lon = np.where(known, ipt.lon[np.where(known, u.ip, 0)], np.nan)
+    located = ~np.isnan(lat)
+    acc, ts, lat, lon = u.account[located], u.ts[located], lat[located], lon[located]
+    same = acc[1:] == acc[:-1]
+    p1, p2 = np.radians(lat[:-1]), np.radians(lat[1:])
+    dl = np.radians(lon[1:] - lon[:-1])
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    km = 2 * 6371.0 * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    kmh = np.minimum(km / (np.maximum(ts[1:] - ts[:-1], 60.0) / 3600.0), 50_000.0)
+    kmh, who = kmh[same], acc[1:][same]
+    top = np.full(n, np.nan)
+    if len(who):
+        np.fmax.at(top, who, kmh)
+    fast = _per_account(n, who, (kmh > FAST_HOP_KMH).astype(float))
+    seen = _per_account(n, acc) > 0
+    return {"usage_max_kmh": np.where(seen, np.nan_to_num(top, nan=0.0), np.nan),
+            "usage_fast_hops": np.where(seen, fast, np.nan)}
+
+
+def _daily_peak(u, n, since, until):
+    days = max(int(math.ceil((until - since) / 86400.0)), 1)
+    day = np.clip(((u.ts - since) // 86400).astype(np.int64), 0, days - 1)
+    grid = np.bincount(u.account * days + day, weights=u.requests, minlength=n * days).reshape(n, days)
+    return grid.max(axis=1)
+
