@@ -5,6 +5,7 @@ import logging
 
 from flask import Flask, jsonify
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,13 @@ def register(app: Flask) -> None:
     def _http(e: HTTPException):
         status = e.code or 500
         return error_response(status, HTTP_CODES.get(status, "error"), e.description or e.name)
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database(e: SQLAlchemyError):
+        # The database, not the caller, failed: a retryable 503, never a 500.
+        log.warning("database unavailable: %s", e)
+        return error_response(503, "unavailable", "the database is unavailable; retry shortly",
+                              headers={"Retry-After": "1"})
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

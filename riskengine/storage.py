@@ -21,6 +21,7 @@ WINDOWS = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 STRONG_KINDS = ("device", "components", "payment", "mailbox", "phone")
 LINK_KINDS = STRONG_KINDS + ("ip", "subnet")
 HISTORY_KINDS = ("device", "country")
+BULK_WAIT_MS = 10_000
 
 A = Assessment.__table__
 L = EntityLink.__table__
@@ -43,6 +44,10 @@ def make_engine(url: str, timeout_ms: int = 500) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
             cur.close()
+
+        @event.listens_for(eng, "checkin")
+        def _reset(dbapi_conn, _record):
+            dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
 
         return eng
     if url.startswith("postgresql://"):
@@ -216,6 +221,10 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
 def insert_usage(conn: Connection, rows: list[dict], links: list[dict]) -> None:
     """One batch of usage records and the account links they imply, in the caller's
     transaction (all or nothing). `links` rows: kind, value, account_id, first, last, n."""
+    if conn.dialect.name == "sqlite":
+        # Batches queue behind each other for SQLite's single writer; unlike a login they
+        # may wait for their turn (the connection gets its short timeout back on return).
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={BULK_WAIT_MS}")
     conn.execute(UsageRecord.__table__.insert(), rows)
     if links:
         link_sql, _ = _upserts(conn.dialect.name)
