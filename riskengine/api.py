@@ -30,7 +30,7 @@ def json_body() -> dict:
     raw = request.get_data(cache=True)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:   # RecursionError: absurd nesting
         raise ApiError(400, f"body is not valid JSON: {e}") from None
     if not isinstance(body, dict):
         raise ApiError(422, "body must be a JSON object", field="body")
@@ -83,9 +83,16 @@ def _label_out(row: dict) -> dict:
             "note": row["note"], "created_at": rfc3339(row["created_ts"])}
 
 
-@bp.post("/assessments/<assessment_id>/challenge")
+def _path_id(value: str, what: str) -> None:
+    """Ids the database could never hold (NUL) are simply not found, without asking it."""
+    if "\x00" in value or len(value) > 128:
+        raise ApiError(404, f"{what} not found")
+
+
+@bp.post("/assessments/<path:assessment_id>/challenge")
 @require("assess")
 def challenge_route(assessment_id: str):
+    _path_id(assessment_id, "assessment")
     req = parse(ChallengeRequest, json_body())
     with engine().db.begin() as conn:
         if not storage.assessment_exists(conn, assessment_id):
@@ -94,9 +101,10 @@ def challenge_route(assessment_id: str):
     return jsonify({"assessment_id": assessment_id, "outcome": req.outcome})
 
 
-@bp.get("/accounts/<account_id>")
+@bp.get("/accounts/<path:account_id>")
 @require("read")
 def account_route(account_id: str):
+    _path_id(account_id, f"account {account_id[:128]!r}")
     with engine().db.connect() as conn:
         view = storage.account_view(conn, account_id)
     if view is None:

@@ -21,6 +21,8 @@ def create_app(config: Config | dict | None = None, engine: Engine | None = None
     app.extensions["riskengine.keys"] = KeyCache(cfg.key_cache_seconds)
     MODEL_INFO.labels(state.model.version if state.model else "none", state.policy.version).set(1)
     errors.register(app)
+    # An encoded slash in an id must not be merged and redirected to another resource.
+    app.url_map.merge_slashes = False
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
 

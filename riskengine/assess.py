@@ -21,6 +21,7 @@ from .reasons import explain
 from .schemas import AssessRequest
 from .signals.device import timezone_countries
 from .signals.email import check_deliverability
+from .signals.ip import ip_signals
 
 log = logging.getLogger(__name__)
 FUTURE_SLACK = 300.0
@@ -75,15 +76,17 @@ def _stored(engine: Engine, event_id: str, request_hash: str, failures: list[str
 
 
 def _signals(engine: Engine, req: AssessRequest, failures: list[str]):
+    readers = engine.readers
     if engine.geoip_error is not None:
         failures.append("geoip")
-        return compute_signals(req, None)
+        readers = None
     try:
-        return compute_signals(req, engine.readers)
-    except Exception as e:   # a reader failing mid-flight (corrupt file, I/O error)
+        ip = ip_signals(req.ip, readers)
+    except Exception as e:   # only the reader's own failure (corrupt file, I/O) counts as degraded
         log.warning("GeoIP lookup failed: %s", e)
         failures.append("geoip")
-        return compute_signals(req, None)
+        ip = ip_signals(req.ip, None)
+    return compute_signals(req, readers, ip=ip)
 
 
 def _deliverable(engine: Engine, signals) -> bool | None:

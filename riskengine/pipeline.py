@@ -26,9 +26,10 @@ class Observation:
     deliverable: object = ...      # bool | None once checked; Ellipsis: not checked (off)
 
 
-def compute_signals(req: AssessRequest, readers: GeoIPReaders | None) -> Signals:
-    """Pure signals; a GeoIP reader failure propagates (the caller decides degraded)."""
-    ip = ip_signals(req.ip, readers)
+def compute_signals(req: AssessRequest, readers: GeoIPReaders | None, ip=None) -> Signals:
+    """Pure signals; a GeoIP reader failure propagates (the caller decides degraded).
+    `ip`: IP signals the caller already computed."""
+    ip = ip_signals(req.ip, readers) if ip is None else ip
     ip_country = ip.country
     d, p, a = req.device, req.payment, req.account
     return Signals(

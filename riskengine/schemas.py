@@ -15,6 +15,15 @@ Short = Annotated[str, StringConstraints(max_length=256)]
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value):
+        # PostgreSQL text cannot hold NUL; no real identifier contains one.
+        if isinstance(value, str) and "\x00" in value or (
+                isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value)):
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
+
 
 class AccountIn(Body):
     id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -55,7 +64,10 @@ def _utc(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         raise ValueError("must carry a time zone (RFC 3339, e.g. 2026-11-28T10:00:00Z)")
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is outside years 0001-9999 in UTC") from None
 
 
 class AssessRequest(Body):
@@ -71,10 +83,16 @@ class AssessRequest(Body):
     @field_validator("ip")
     @classmethod
     def _ip(cls, value: str) -> str:
+        """The canonical form, so one address is one address in every count: no IPv6 zone
+        id, and an IPv4-mapped IPv6 address is its IPv4 address."""
         try:
-            return str(ipaddress.ip_address(value))
+            addr = ipaddress.ip_address(value)
         except ValueError:
             raise ValueError("is not an IPv4 or IPv6 address") from None
+        if addr.version == 6:
+            addr = ipaddress.IPv6Address(int(addr))
+            addr = addr.ipv4_mapped or addr
+        return str(addr)
 
     _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
 
