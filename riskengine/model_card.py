@@ -72,3 +72,59 @@ ROC AUC {test['roc_auc']}, PR AUC {test['pr_auc']} over {test['events']} held-ou
 3. Ship it as a new version under `models/` and point `RISKENGINE_MODEL` at it; run the new
    policy in monitor mode first.
 """
+
+
+def render_active_card(meta: dict) -> str:
+    test = meta["metrics"]["test"]
+    tr = meta["training"]
+    campaigns = _table([[k, v["rows"], f"{v['flagged']:.1%}", f"{v['blocked']:.1%}"]
+                        for k, v in test["campaigns"].items()],
+                       ["campaign (held out)", "account snapshots", "challenged or blocked", "blocked"])
+    legit = _table([[k, v["rows"], f"{v['flagged']:.2%}", f"{v['blocked']:.2%}"] for k, v in test["legit"].items()],
+                   ["legitimate accounts", "account snapshots", "challenged or blocked", "blocked"])
+    segments = _table([[s, v["rows"], f"{v['flagged']:.2%}"] for s, v in test["legit_segments"].items()],
+                      ["legitimate usage segment", "account snapshots", "challenged or blocked"])
+    th = meta["thresholds"]["rescore"]
+    return f"""# Model card: riskengine active-account model {meta['version']}
+
+**This model was trained on SIMULATED data only** (`riskengine.sim.world` and
+`riskengine.sim.usage`): simulated accounts, campaigns and API usage. The numbers below show
+how it separates the simulated campaigns; they say nothing about your traffic. Retrain on
+your own labelled accounts before relying on it.
+
+## What it is
+- Used by `riskengine rescore` to re-score live accounts. XGBoost (`hist`), {meta['rounds']}
+  rounds, depth {meta['params']['max_depth']}, on {len(meta['features'])} features: the signup/login model's score on the
+  account's latest assessment (model {meta['assess_model']}), account age, behaviour over a 7-day
+  window (`riskengine.behaviour`: volume, tokens, output/input ratio, reasoning share, hour-of-day
+  entropy and night share in the account's local time, inter-arrival regularity, distinct IPs,
+  devices, countries and ASNs, anonymous and hosting shares, simultaneous distant use, quota use,
+  prompt-template sharing) and its cluster (`riskengine.clusters`: size, blocked share and
+  labels of the other members, signup burstiness).
+- Score: calibrated probability (isotonic on out-of-fold margins, grouped by campaign / account).
+- Thresholds on legitimate out-of-fold accounts: challenge at score >= {th['challenge']}
+  (target at most {meta['targets']['challenge']:.1%} flagged), block at >= {th['block']}
+  (target at most {meta['targets']['block']:.1%}). An analyst's label decides over the model.
+
+## Training data
+- Command: `{tr['command']}`
+- {tr['rows']} account snapshots (every active account at three moments, 7-day windows).
+- Split: the latest third of each attack kind's campaign instances held out whole; 30% of
+  legitimate accounts held out (all snapshots of an account on one side).
+
+## Held-out results (simulated, after one rescore)
+ROC AUC {test['roc_auc']}, PR AUC {test['pr_auc']} over {test['rows']} held-out account snapshots.
+
+{campaigns}
+
+{legit}
+
+Heavy legitimate users are the usage segments startup_batch, researcher and shared_team.
+
+{segments}
+
+## Retraining on real labels
+Each rescore assessment stores its feature vector (`features`, in the order above). Join
+labels from `POST /v1/labels` by account, hold out by whole fraud cluster, and train as
+`riskengine.train_active` does; ship the directory under `models/` with `"kind": "active"`.
+"""

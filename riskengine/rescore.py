@@ -1,0 +1,409 @@
+"""The re-scoring job: every account active in a window, scored again on its signup/login
+signals (through the current assess model), its behaviour and its cluster.
+
+Shape of a run:
+  global   accounts, labels, clusters, template sharing      (one pass each, vectorised)
+  score    per partition: usage features + assess score + one XGBoost predict
+           (one partition in-process; many on Dask with --dask)
+  write    in chunks, each one transaction; a crash resumes the unfinished run and skips
+           the accounts it already wrote, so nothing is written twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import storage
+from .behaviour import BEHAVIOUR_FEATURES, IPTable, UsageColumns, usage_features
+from .clusters import cluster_features, components, link_edges
+from .features import FEATURES
+from .ids import assessment_id, ulid
+from .templates import near_duplicate_pairs, template_sharing
+
+log = logging.getLogger(__name__)
+
+CLUSTER_FEATURES = ["cluster_size", "cluster_blocked_others", "cluster_fraud_others", "cluster_legit_others",
+                    "cluster_signup_burst"]
+ACTIVE_FEATURES = ["assess_score", "account_age_days"] + BEHAVIOUR_FEATURES + CLUSTER_FEATURES
+CHUNK = 5000
+
+
+@dataclass
+class Population:
+    """What the job knows of all active accounts before scoring any of them."""
+    accounts: list[str]
+    index: dict[str, int]
+    created: np.ndarray
+    previous: list[str | None]       # decision before this run
+    labels: dict[str, str]
+    cluster: np.ndarray              # cluster id per account
+    cluster_feats: dict[str, np.ndarray]
+    sharing: np.ndarray              # template sharing per account
+
+
+@dataclass
+class Scored:
+    matrix: np.ndarray               # ACTIVE_FEATURES per account (rows of the partition)
+    score: np.ndarray
+    usage: dict[str, np.ndarray]
+    bad: dict[str, str] = field(default_factory=dict)   # account -> why it was skipped
+
+
+def population(conn, since: float, until: float) -> Population:
+    accounts = storage.active_accounts(conn, since, until)
+    index = {a: i for i, a in enumerate(accounts)}
+    n = len(accounts)
+    created = np.full(n, np.nan)
+    previous: list[str | None] = [None] * n
+    blocked = np.zeros(n, bool)
+    for acct, created_ts, last, rescored in storage.account_states(conn):
+        i = index.get(acct)
+        if i is not None:
+            created[i] = created_ts
+            previous[i] = rescored or last
+            blocked[i] = (rescored or last) == "block"
+    labels = storage.latest_labels(conn, until)
+    fraud = np.array([labels.get(a) == "fraud" for a in accounts], bool)
+    legit = np.array([labels.get(a) == "legit" for a in accounts], bool)
+    fp_account, fp = _fingerprints(conn, since, until, index)
+    sharing = template_sharing(fp_account, fp, n)
+    cluster = _clusters(conn, since, index, fp_account, fp)
+    feats = cluster_features(cluster, blocked, fraud, legit, created)
+    return Population(accounts, index, created, previous, labels, cluster, feats, sharing)
+
+
+def _fingerprints(conn, since, until, index):
+    rows = storage.usage_fingerprints(conn, since, until)
+    acct, fp = [], []
+    for a, f in rows:
+        i = index.get(a)
+        if i is not None:
+            acct.append(i)
+            fp.append(f & 0xFFFFFFFFFFFFFFFF)
+    return np.asarray(acct, np.int64), np.asarray(fp, np.uint64)
+
+
+def _clusters(conn, since, index, fp_account, fp) -> np.ndarray:
+    kinds, values, accts = [], [], []
+    ids: dict[tuple[str, str], int] = {}
+    for kind, value, acct in storage.link_rows(conn, since):
+        i = index.get(acct)
+        if i is not None:
+            kinds.append(kind)
+            values.append(ids.setdefault((kind, value), len(ids)))
+            accts.append(i)
+    src, dst, w = link_edges(np.asarray(kinds, object), np.asarray(values, np.int64), np.asarray(accts, np.int64))
+    a, b = near_duplicate_pairs(fp_account, fp)
+    if len(a):
+        t_src, t_dst, t_w = link_edges(np.full(2 * len(a), "template", object),
+                                       np.repeat(np.arange(len(a), dtype=np.int64), 2),
+                                       np.stack([a, b], axis=1).ravel())
+        src, dst, w = np.concatenate([src, t_src]), np.concatenate([dst, t_dst]), np.concatenate([w, t_w])
+    return components(len(index), src, dst, w)
+
+
+def partition_features(conn, pop: Population, rows: np.ndarray, readers, assess_model, since: float,
+                       until: float) -> Scored:
+    """ACTIVE_FEATURES for the accounts at `rows` (sorted indexes into pop.accounts)."""
+    accounts = [pop.accounts[i] for i in rows]
+    local = {a: j for j, a in enumerate(accounts)}
+    lo, hi = accounts[0], accounts[-1]
+    u = UsageColumns.from_rows(storage.usage_window(conn, since, until, lo, hi), local)
+    ipt = IPTable.lookup(u.ips, readers)
+    usage = usage_features(u, len(accounts), ipt, since, until, sharing=pop.sharing[rows])
+    assess, bad = _assess_scores(conn, local, until, assess_model, lo, hi)
+    cols = {"assess_score": assess, "account_age_days": (until - pop.created[rows]) / 86400.0, **usage,
+            **{k: v[rows] for k, v in pop.cluster_feats.items()}}
+    matrix = np.column_stack([np.asarray(cols[f], dtype=np.float32) for f in ACTIVE_FEATURES])
+    return Scored(matrix, np.zeros(len(accounts)), usage, bad)
+
+
+def score_partition(conn, pop: Population, rows: np.ndarray, readers, assess_model, active_model,
+                    since: float, until: float) -> Scored:
+    scored = partition_features(conn, pop, rows, readers, assess_model, since, until)
+    scored.score = active_model.score_batch(scored.matrix)
+    return scored
+
+
+def _assess_scores(conn, local, until, model, lo, hi):
+    """Each account's latest signup/login feature vector, scored by the current assess model."""
+    n = len(local)
+    latest: dict[int, str] = {}
+    for acct, feats, _ in storage.latest_event_features(conn, until, lo, hi):
+        j = local.get(acct)
+        if j is not None:
+            latest[j] = feats
+    matrix = np.full((n, len(model.features)), np.nan, dtype=np.float32)
+    bad: dict[str, str] = {}
+    names = {j: a for a, j in local.items()}
+    # Stored vectors follow FEATURES as it was when stored; the model may order them its own way.
+    order = [FEATURES.index(f) for f in model.features]
+    for j, feats in latest.items():
+        try:
+            values = json.loads(feats) if isinstance(feats, str) else feats
+            if not isinstance(values, list) or len(values) != len(FEATURES):
+                raise ValueError(f"stored feature vector has {len(values) if isinstance(values, list) else '?'} "
+                                 f"values, expected {len(FEATURES)}")
+            row = [np.nan if v is None else float(v) for v in values]
+            matrix[j] = [row[k] for k in order]
+        except (ValueError, TypeError) as e:
+            bad[names[j]] = f"unreadable stored features: {e}"
+    scores = model.score_batch(matrix) if n else np.zeros(0)
+    scores[~np.isin(np.arange(n), list(latest))] = np.nan   # never assessed: unknown, not zero
+    return scores, bad
+
+
+# ---------------------------------------------------------------- decisions and reasons
+
+@dataclass
+class Outcome:
+    account: str
+    decision: str
+    decided_by: str
+    score: float
+    reasons: list
+    k: int                            # row in the partition's matrix
+
+
+def decide(pop: Population, rows: np.ndarray, scored: Scored, active_model, policy) -> list[Outcome]:
+    out = []
+    flagged = []
+    for k, i in enumerate(rows):
+        acct = pop.accounts[i]
+        if acct in scored.bad:
+            continue
+        score = float(scored.score[k])
+        decision, by = active_model.decision("rescore", score, policy.thresholds), "model"
+        label = pop.labels.get(acct)
+        if label == "fraud":
+            decision, by = "block", "rule:analyst_label"
+        elif label == "legit":
+            decision, by = "allow", "rule:analyst_label"
+        if acct in policy.allow.accounts:
+            decision, by = "allow", "list:allow_accounts"
+        elif acct in policy.deny.accounts:
+            decision, by = "block", "list:deny_accounts"
+        out.append(Outcome(acct, decision, by, round(score, 6), [], k))
+        if decision != "allow" or pop.previous[i] not in (None, "allow"):
+            flagged.append((len(out) - 1, k))
+    _explain(out, flagged, scored, active_model, pop, rows)
+    return out
+
+
+def _explain(out, flagged, scored, model, pop, rows):
+    """Reasons only where an analyst will read them (flagged or changed): contributions
+    cost about a prediction each."""
+    if not flagged:
+        return
+    ks = np.asarray([k for _, k in flagged])
+    contribs = model.contributions(scored.matrix[ks])
+    for (o, k), c in zip(flagged, contribs):
+        out[o].reasons = active_reasons(dict(zip(ACTIVE_FEATURES, c[:-1].tolist())),
+                                        dict(zip(ACTIVE_FEATURES, scored.matrix[k].tolist())))
+        if out[o].decided_by == "rule:analyst_label":
+            out[o].reasons.insert(0, {"code": "label.analyst", "weight": 0.0,
+                                      "message": f"Labelled {pop.labels[out[o].account]} by an analyst"})
+
+
+ACTIVE_CODES = {
+    "assess_score": ("account.signup_risk", lambda v: v >= 0.2, "Signup/login signals score {v:.2f}"),
+    "usage_reasoning_share": ("usage.reasoning_elicitation", lambda v: v >= 0.5,
+                              "Asks the model to show its reasoning in {v:.0%} of requests"),
+    "usage_night_share": ("usage.night_activity", lambda v: v >= 0.3, "{v:.0%} of requests at night, local time"),
+    "usage_hour_entropy": ("usage.around_the_clock", lambda v: v >= 0.9, "Active around the clock (hour entropy {v:.2f})"),
+    "usage_interarrival_cv": ("usage.machine_timing", lambda v: v <= 0.5, "Machine-regular request timing (CV {v:.2f})"),
+    "usage_quota_use": ("usage.quota_hugging", lambda v: v >= 0.7, "Runs at {v:.0%} of the daily quota"),
+    "usage_template_sharing": ("usage.shared_templates", lambda v: v >= 1,
+                               "Sends near-identical prompts to {v:.0f} other accounts"),
+    "usage_distinct_ips": ("usage.many_ips", lambda v: v >= 10, "Used from {v:.0f} IP addresses"),
+    "usage_distinct_asns": ("usage.many_networks", lambda v: v >= 5, "Used from {v:.0f} networks"),
+    "usage_distinct_countries": ("usage.many_countries", lambda v: v >= 3, "Used from {v:.0f} countries"),
+    "usage_anonymous_ip_share": ("usage.anonymous_ips", lambda v: v >= 0.3, "{v:.0%} of requests via anonymizers"),
+    "usage_hosting_ip_share": ("usage.hosting_ips", lambda v: v >= 0.5, "{v:.0%} of requests from hosting providers"),
+    "usage_max_kmh": ("usage.simultaneous_places", lambda v: v >= 1000, "Used from distant places at once ({v:.0f} km/h)"),
+    "usage_fast_hops": ("usage.simultaneous_places", lambda v: v >= 1, "{v:.0f} hops between distant places"),
+    "usage_output_ratio": ("usage.long_outputs", lambda v: v >= 2, "Outputs {v:.1f}x longer than inputs"),
+    "usage_requests": ("usage.volume", lambda v: v >= 300, "{v:.0f} requests a day"),
+    "cluster_size": ("cluster.size", lambda v: v >= 3, "In a cluster of {v:.0f} linked accounts"),
+    "cluster_blocked_others": ("cluster.blocked_members", lambda v: v > 0, "{v:.0%} of its cluster is blocked"),
+    "cluster_fraud_others": ("cluster.fraud_labels", lambda v: v >= 1, "{v:.0f} cluster members labelled fraud"),
+    "cluster_signup_burst": ("cluster.signup_burst", lambda v: v >= 0.5, "{v:.0%} of its cluster signed up within an hour"),
+    "account_age_days": ("account.new", lambda v: v < 2, "Account is {v:.1f} days old"),
+}
+
+
+def active_reasons(contribs: dict[str, float], values: dict[str, float], limit: int = 6) -> list[dict]:
+    by_code: dict[str, tuple[float, str]] = {}
+    for f, c in contribs.items():
+        entry = ACTIVE_CODES.get(f)
+        v = values.get(f)
+        if entry is None or v is None or v != v or not entry[1](v):
+            continue
+        code, _, template = entry
+        total = by_code.get(code, (0.0, ""))[0] + c
+        by_code[code] = (total, by_code.get(code, (0, template.format(v=v)))[1] or template.format(v=v))
+    ranked = sorted(((c, w, m) for c, (w, m) in by_code.items() if w >= 0.05), key=lambda x: -x[1])[:limit]
+    return [{"code": c, "message": m, "weight": round(w, 3)} for c, w, m in ranked]
+
+
+# ---------------------------------------------------------------- the run
+
+@dataclass
+class Summary:
+    run_id: str
+    accounts: int
+    scored: int
+    skipped: dict[str, str]
+    decisions: dict[str, int]
+    changes: int
+    resumed: bool
+    seconds: float
+    phases: dict[str, float]
+
+    def text(self) -> str:
+        d = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items()))
+        phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
+        lines = [f"rescore {self.run_id}{' (resumed)' if self.resumed else ''}: {self.scored} of {self.accounts} "
+                 f"active accounts scored in {self.seconds:.1f}s ({phases})",
+                 f"decisions: {d}", f"decision changes: {self.changes}"]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} bad rows: " + "; ".join(
+                f"{a}: {why}" for a, why in list(self.skipped.items())[:10]))
+        return "\n".join(lines)
+
+
+def run(engine, active_model, since_seconds: float, changes_path: str | None = None, webhook=None,
+        dask_address: str | None = None, progress: bool = True, now: float | None = None,
+        partitions: int = 8) -> Summary:
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    run_id, as_of, resumed, done = _begin(engine.db, since_seconds, now)
+    since = as_of - since_seconds
+    tick = time.perf_counter()
+    with engine.db.connect() as conn:
+        pop = population(conn, since, as_of)
+    phases["load+clusters"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    todo = np.asarray([i for i, a in enumerate(pop.accounts) if a not in done], dtype=np.int64)
+    parts = _score(engine, active_model, pop, todo, since, as_of, dask_address, partitions)
+    phases["features+predict"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    outcomes, skipped = [], {}
+    for rows, scored in parts:
+        skipped.update(scored.bad)
+        outcomes += [(o, int(rows[o.k]), scored) for o in decide(pop, rows, scored, active_model, engine.policy)]
+    phases["decide"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    versions = {"model_version": active_model.version, "policy_version": engine.policy.version}
+    changes = _write(engine, pop, run_id, as_of, outcomes, skipped, changes_path, webhook, progress, versions)
+    phases["write"] = time.perf_counter() - tick
+    with engine.db.begin() as conn:
+        storage.finish_run(conn, run_id, len(pop.accounts), time.time())
+    decisions: dict[str, int] = {}
+    for o, _, _ in outcomes:
+        decisions[o.decision] = decisions.get(o.decision, 0) + 1
+    return Summary(run_id, len(pop.accounts), len(outcomes), skipped, decisions, changes, resumed,
+                   time.perf_counter() - started, phases)
+
+
+def _begin(db, since_seconds, now):
+    with db.begin() as conn:
+        open_run = storage.unfinished_run(conn, since_seconds)
+        if open_run is not None:
+            return open_run.id, open_run.as_of_ts, True, storage.done_in_run(conn, open_run.id)
+        run_id = "rs_" + ulid()
+        as_of = time.time() if now is None else now
+        storage.start_run(conn, run_id, time.time(), as_of, since_seconds)
+        return run_id, as_of, False, set()
+
+
+def _partitions(todo: np.ndarray, k: int) -> list[np.ndarray]:
+    return [p for p in np.array_split(todo, max(1, min(k, len(todo)))) if len(p)]
+
+
+def _score(engine, active_model, pop, todo, since, as_of, dask_address, partitions):
+    if not len(todo):
+        return []
+    if dask_address is None:
+        with engine.db.connect() as conn:
+            return [(todo, score_partition(conn, pop, todo, engine.readers, engine.model, active_model,
+                                           since, as_of))]
+    from .rescore_dask import score_on_dask
+    return score_on_dask(dask_address, engine, active_model, pop, _partitions(todo, partitions), since, as_of)
+
+
+def _write(engine, pop, run_id, as_of, outcomes, skipped, changes_path, webhook, progress, versions) -> int:
+    from tqdm import tqdm
+    changes = 0
+    out = open(changes_path, "a") if changes_path else None
+    try:
+        bar = tqdm(total=len(outcomes), unit="acct", disable=not progress, desc="rescore")
+        for start in range(0, len(outcomes), CHUNK):
+            chunk = outcomes[start:start + CHUNK]
+            written = _write_chunk(engine, pop, run_id, as_of, chunk, skipped, versions)
+            for o, i in written:
+                prev = pop.previous[i]
+                if prev is not None and prev != o.decision or prev is None and o.decision != "allow":
+                    change = {"account_id": o.account, "previous_decision": prev, "decision": o.decision,
+                              "score": o.score, "reasons": o.reasons}
+                    changes += 1
+                    if out:
+                        out.write(json.dumps(change) + "\n")
+                    if webhook is not None:
+                        webhook.send(change)
+            if out:
+                out.flush()
+            bar.update(len(chunk))
+        bar.close()
+    finally:
+        if out:
+            out.close()
+    return changes
+
+
+def _write_chunk(engine, pop, run_id, as_of, chunk, skipped, versions):
+    """One transaction per chunk; if it fails, row by row so one bad row is reported and
+    skipped instead of stopping the run."""
+    rows = [_rows(run_id, as_of, o, i, scored, pop, versions) for o, i, scored in chunk]
+    try:
+        with engine.db.begin() as conn:
+            storage.write_rescores(conn, [r for r, _ in rows], [a for _, a in rows])
+        return [(o, i) for o, i, _ in chunk]
+    except Exception as e:       # noqa: BLE001 - isolate the bad row below
+        log.warning("chunk write failed (%s); retrying row by row", e)
+    written = []
+    for (o, i, _), (row, acc) in zip(chunk, rows):
+        try:
+            with engine.db.begin() as conn:
+                storage.write_rescores(conn, [row], [acc])
+            written.append((o, i))
+        except Exception as e:   # noqa: BLE001
+            skipped[o.account] = f"write failed: {type(e).__name__}: {e}"[:300]
+    return written
+
+
+def _rows(run_id, as_of, o: Outcome, i: int, scored: Scored, pop: Population, versions: dict):
+    asm = assessment_id(as_of)
+    cluster_id = f"cl_{int(pop.cluster[i])}"
+    cluster_size = int(pop.cluster_feats["cluster_size"][i])
+    response = {"assessment_id": asm, "event": "rescore", "account_id": o.account, "decision": o.decision,
+                "score": o.score, "reasons": o.reasons, "decided_by": o.decided_by, "degraded": False,
+                "monitored_decision": None, **versions,
+                "signals": {"behaviour": {f: _num(scored.usage[f][o.k]) for f in BEHAVIOUR_FEATURES},
+                            "links": {"cluster_id": cluster_id, "cluster_size": cluster_size}}}
+    row = {"id": asm, "event_id": f"rescore:{run_id}:{o.account}", "account_id": o.account, "event": "rescore",
+           "occurred_ts": as_of, "created_ts": time.time(), "decision": o.decision, "score": o.score,
+           "decided_by": o.decided_by, "degraded": False, "response": response, **versions,
+           "features": [_num(v) for v in scored.matrix[o.k].tolist()]}
+    acc = {"account_id": o.account, "decision": o.decision, "score": o.score, "t": as_of, "asm": asm,
+           "cluster_id": cluster_id, "cluster_size": cluster_size}
+    return row, acc
+
+
+def _num(v):
+    v = float(v)
+    return None if v != v else round(v, 4)

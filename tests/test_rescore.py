@@ -1,0 +1,210 @@
+"""The re-scoring job on a real database: clusters, labels, changes, restarts, bad rows,
+the webhook and the Dask path."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from riskengine import rescore
+from riskengine.cli import main
+from riskengine.engine import Engine
+from riskengine.model import RiskModel
+from riskengine.rescore_cli import active_model_dir
+from riskengine.webhook import Webhook, signature
+from tests.test_api import signup
+
+NOW = time.time()
+
+
+def at(hours_ago: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - hours_ago * 3600))
+
+
+def farm_signup(i):
+    body = signup(f"farm_{i}", occurred_at=at(48 - i))
+    body["account"].update(email=f"x{i}q9z{i}@example.com", phone=None)
+    body["device"].update(id="dv_farm", components_hash="hw_farm")
+    body["payment"] = {"fingerprint": "fp_farm", "funding": "prepaid", "country": "US"}
+    return body
+
+
+USER_IPS = ["216.160.83.56", "89.160.20.112", "67.43.156.1", "149.101.100.1", "175.16.199.1", "2001:218::1"]
+
+
+def legit_signup(i):
+    body = signup(f"user_{i}", occurred_at=at(60 + i), ip=USER_IPS[i])
+    body["account"].update(email=f"person{i}@example.org", phone=None, country="US")
+    body["device"].update(id=f"dv_user_{i}", components_hash=f"hw_{i}", timezone="America/Los_Angeles",
+                          languages=["en-US"])
+    return body
+
+
+def usage(account, n, start_hours_ago, step_s, fp, reasoning, ip="2.125.160.216"):
+    return [{"account_id": account, "occurred_at": at(start_hours_ago - k * step_s / 3600), "ip": ip,
+             "device_id": "dv_farm" if account.startswith("farm") else f"dv_{account}", "requests": 1,
+             "input_tokens": 200, "output_tokens": 1500 if reasoning else 300, "prompt_fingerprint": fp(k),
+             "reasoning_requested": reasoning} for k in range(n)]
+
+
+@pytest.fixture
+def world(client, auth):
+    """Six farm accounts sharing a card, device and prompt template; six ordinary users."""
+    for i in range(6):
+        assert client.post("/v1/assess", json=farm_signup(i), headers=auth).status_code == 200
+        assert client.post("/v1/assess", json=legit_signup(i), headers=auth).status_code == 200
+    records = []
+    for i in range(6):
+        records += usage(f"farm_{i}", 200, 40, 600, lambda k, i=i: f"{0x9f3ac1d2e4b5a690 + (k % 4):016x}", True)
+        records += usage(f"user_{i}", 20, 60, 5400 + 611 * i,
+                         lambda k, i=i: hashlib.sha256(f"{i}-{k}".encode()).hexdigest()[:16], False,
+                         ip=USER_IPS[i])
+    assert client.post("/v1/usage", json={"records": records}, headers=auth).status_code == 202
+    assert client.post("/v1/labels", json={"account_id": "farm_0", "label": "fraud", "source": "analyst"},
+                       headers=auth).status_code == 201
+    return records
+
+
+@pytest.fixture
+def env(config, monkeypatch):
+    for name, value in (("RISKENGINE_DATABASE_URL", config.database_url), ("RISKENGINE_HASH_KEY", config.hash_key),
+                        ("RISKENGINE_GEOIP_CITY", config.geoip_city), ("RISKENGINE_GEOIP_ASN", config.geoip_asn),
+                        ("RISKENGINE_GEOIP_ANONYMOUS", config.geoip_anonymous)):
+        monkeypatch.setenv(name, value)
+    return config
+
+
+def rescore_rows(config):
+    with Engine.build(config).db.connect() as conn:
+        return conn.execute(text("SELECT account_id, decision, decided_by, response FROM assessment "
+                                 "WHERE event = 'rescore' ORDER BY account_id")).all()
+
+
+def test_rescore_scores_clusters_and_reports_changes(world, env, client, auth, tmp_path):
+    changes = tmp_path / "changes.jsonl"
+    result = CliRunner().invoke(main, ["rescore", "--since", "7d", "--changes", str(changes), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "12 of 12 active accounts scored" in result.output
+    rows = {r.account_id: r for r in rescore_rows(env)}
+    assert len(rows) == 12
+    assert rows["farm_0"].decision == "block" and rows["farm_0"].decided_by == "rule:analyst_label"
+    farm = json.loads(rows["farm_3"].response) if isinstance(rows["farm_3"].response, str) else rows["farm_3"].response
+    user = json.loads(rows["user_3"].response) if isinstance(rows["user_3"].response, str) else rows["user_3"].response
+    assert farm["signals"]["links"]["cluster_size"] == 6 and user["signals"]["links"]["cluster_size"] == 1
+    assert farm["signals"]["behaviour"]["usage_template_sharing"] == 5
+    assert farm["signals"]["behaviour"]["usage_reasoning_share"] == 1.0
+    assert farm["score"] > user["score"]
+    lines = [json.loads(ln) for ln in changes.read_text().splitlines()]
+    assert {"account_id", "previous_decision", "decision", "score", "reasons"} <= set(lines[0])
+    assert "farm_0" in {c["account_id"] for c in lines}
+    view = client.get("/v1/accounts/farm_2", headers=auth).json
+    assert view["cluster"]["size"] == 6 and view["assessments"][0]["event"] == "rescore"
+    assert {lk["account_id"] for lk in view["links"]} >= {"farm_0", "farm_1"}
+    # A login of an account the job blocked is blocked too.
+    login = signup("farm_0", event="login", login={"outcome": "success", "method": "password"})
+    out = client.post("/v1/assess", json=login, headers=auth).json
+    assert out["decision"] == "block"
+    assert "account.rescored" in {r["code"] for r in out["reasons"]}
+
+
+def test_a_crashed_run_resumes_without_duplicates(world, env, monkeypatch):
+    monkeypatch.setattr(rescore, "CHUNK", 4)
+    engine = Engine.build(env)
+    active = RiskModel.load(active_model_dir())
+
+    class Dies:
+        calls = 0
+
+        def send(self, change):
+            Dies.calls += 1
+            raise KeyboardInterrupt("killed mid-run")
+
+    # farm_0's label makes a change in the first chunk; the "crash" comes after it was written.
+    with pytest.raises(KeyboardInterrupt):
+        rescore.run(engine, active, 7 * 86400, webhook=Dies(), progress=False)
+    before = len(rescore_rows(env))
+    assert 0 < before < 12
+    summary = rescore.run(engine, active, 7 * 86400, progress=False)
+    assert summary.resumed and summary.scored == 12 - before
+    rows = rescore_rows(env)
+    assert len(rows) == 12 and len({r.account_id for r in rows}) == 12     # each account exactly once
+    engine.close()
+
+
+def test_one_bad_row_is_reported_and_skipped(world, env):
+    engine = Engine.build(env)
+    with engine.db.begin() as conn:
+        conn.execute(text("UPDATE assessment SET features = :f WHERE account_id = 'user_2'"), {"f": json.dumps([1, 2])})
+    summary = rescore.run(engine, RiskModel.load(active_model_dir()), 7 * 86400, progress=False)
+    assert "user_2" in summary.skipped and summary.scored == 11
+    assert "skipped 1 bad rows: user_2" in summary.text()
+    engine.close()
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    got: list = []
+    fail_first = 0
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if _Receiver.fail_first > 0:
+            _Receiver.fail_first -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        _Receiver.got.append((self.headers["X-Riskengine-Signature"], body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_signs_and_retries():
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        _Receiver.got, _Receiver.fail_first = [], 2
+        hook = Webhook(url, "s3cret", timeout=2, retries=3, backoff=0.01)
+        assert hook.send({"account_id": "a", "decision": "block"})
+        sig, body = _Receiver.got[0]
+        assert hmac.compare_digest(sig, signature(b"s3cret", body))
+        assert sig == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        _Receiver.fail_first = 10
+        assert not Webhook(url, "s3cret", timeout=2, retries=1, backoff=0.01).send({"account_id": "b"})
+    finally:
+        server.shutdown()
+    dead = Webhook("http://127.0.0.1:9/", "s3cret", timeout=0.5, retries=1, backoff=0.01)
+    started = time.perf_counter()
+    assert dead.send({"account_id": "c"}) is False and dead.failed == 1
+    assert time.perf_counter() - started < 5                     # bounded: never hangs the job
+
+
+def test_dask_gives_the_same_scores_as_one_process(world, env):
+    from distributed import LocalCluster
+    engine = Engine.build(env)
+    active = RiskModel.load(active_model_dir())
+    until = NOW
+    since = until - 7 * 86400
+    with engine.db.connect() as conn:
+        pop = rescore.population(conn, since, until)
+    todo = np.arange(len(pop.accounts))
+    local = rescore._score(engine, active, pop, todo, since, until, None, 3)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = rescore._score(engine, active, pop, todo, since, until, cluster.scheduler_address, 3)
+    assert len(remote) == 3                                        # really partitioned
+    remote_score = np.concatenate([s.score for _, s in remote])
+    remote_matrix = np.concatenate([s.matrix for _, s in remote])
+    assert np.array_equal(np.concatenate([r for r, _ in remote]), todo)
+    np.testing.assert_array_equal(remote_matrix, local[0][1].matrix)
+    np.testing.assert_array_equal(remote_score, local[0][1].score)
+    engine.close()
