@@ -115,9 +115,15 @@ def _per_account(n, account, weights=None):
 
 
 def _distinct(n, account, values):
+    """Distinct values per account (values < 0 are absent). Sorting one int64 key: numpy's
+    unique over pairs is far slower at millions of rows."""
     ok = values >= 0
-    pairs = np.unique(np.stack([account[ok], values[ok]]), axis=1) if ok.any() else np.empty((2, 0), np.int64)
-    return np.bincount(pairs[0], minlength=n).astype(float)
+    if not ok.any():
+        return np.zeros(n)
+    width = int(values[ok].max()) + 1
+    key = np.sort(account[ok] * width + values[ok])
+    first = np.r_[True, key[1:] != key[:-1]]
+    return np.bincount(key[first] // width, minlength=n).astype(float)
 
 
 def _ratio(num, den):
@@ -132,11 +138,14 @@ def local_offsets(n: int, u: UsageColumns, ipt: IPTable, at: float) -> np.ndarra
     has = u.ip >= 0
     if not has.any():
         return offsets
-    pairs, counts = np.unique(np.stack([u.account[has], u.ip[has]]), axis=1, return_counts=True)
-    order = np.lexsort((-counts, pairs[0]))          # per account, most used IP first
-    first = np.r_[True, pairs[0][order][1:] != pairs[0][order][:-1]]
-    chosen = order[first]
-    offsets[pairs[0][chosen]] = tz_of_ip[pairs[1][chosen]]
+    width = len(ipt.timezone)
+    key = np.sort(u.account[has] * width + u.ip[has])
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    counts = np.diff(np.r_[starts, len(key)])
+    acct, ip = key[starts] // width, key[starts] % width
+    order = np.lexsort((-counts, acct))              # per account, most used IP first
+    first = order[np.r_[True, acct[order][1:] != acct[order][:-1]]]
+    offsets[acct[first]] = tz_of_ip[ip[first]]
     return offsets
 
 

@@ -22,7 +22,7 @@ from .behaviour import BEHAVIOUR_FEATURES, IPTable, UsageColumns, usage_features
 from .clusters import cluster_features, components, link_edges
 from .features import FEATURES
 from .ids import assessment_id, ulid
-from .templates import near_duplicate_pairs, template_sharing
+from .templates import template_families, template_sharing
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,11 @@ def _clusters(conn, since, index, fp_account, fp) -> np.ndarray:
             values.append(ids.setdefault((kind, value), len(ids)))
             accts.append(i)
     src, dst, w = link_edges(np.asarray(kinds, object), np.asarray(values, np.int64), np.asarray(accts, np.int64))
-    a, b = near_duplicate_pairs(fp_account, fp)
-    if len(a):
-        t_src, t_dst, t_w = link_edges(np.full(2 * len(a), "template", object),
-                                       np.repeat(np.arange(len(a), dtype=np.int64), 2),
-                                       np.stack([a, b], axis=1).ravel())
+    # A prompt-template family is one shared thing, like a card: its rarity weighs the edge.
+    family = template_families(fp_account, fp)
+    keep = family >= 0
+    if keep.any():
+        t_src, t_dst, t_w = link_edges(np.full(int(keep.sum()), "template", object), family[keep], fp_account[keep])
         src, dst, w = np.concatenate([src, t_src]), np.concatenate([dst, t_dst]), np.concatenate([w, t_w])
     return components(len(index), src, dst, w)
 
