@@ -199,18 +199,23 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
     th = thresholds(oof_probs, ds, train_mask)
     metrics = {"test": evaluate(probs, ds, test_mask, th), "train_out_of_fold": evaluate(oof_probs, ds, train_mask, th)}
     version = version or f"{date.today():%Y.%m}.1"
-    path = Path(out_dir) / version
-    path.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(path / "model.json"))
     meta = {"version": version, "features": FEATURES, "calibration": cal, "thresholds": th,
             "targets": TARGETS, "params": PARAMS, "rounds": ROUNDS, "metrics": metrics,
             "training": {"seed": seed, "accounts": accounts, "days": days, "events": int(len(ds.y)),
                          "data": "simulated (riskengine.sim.world)",
                          "command": f"riskengine train --seed {seed} --accounts {accounts} --days {days} "
                                     f"--version {version}"}}
-    (path / "meta.json").write_text(json.dumps(meta, indent=1))
     from .model_card import render_card
-    (path / "MODEL_CARD.md").write_text(render_card(meta))
+    path = write_model(Path(out_dir) / version, booster, meta, render_card(meta))
     log(json.dumps(metrics["test"], indent=1))
     log(f"trained in {time.perf_counter() - started:.0f}s")
+    return path
+
+
+def write_model(path: Path, booster: xgb.Booster, meta: dict, card: str) -> Path:
+    """A model directory: booster, meta.json, MODEL_CARD.md (the layout RiskModel.load reads)."""
+    path.mkdir(parents=True, exist_ok=True)
+    booster.save_model(str(path / "model.json"))
+    (path / "meta.json").write_text(json.dumps(meta, indent=1))
+    (path / "MODEL_CARD.md").write_text(card)
     return path

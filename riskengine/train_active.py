@@ -22,7 +22,7 @@ from .model import RiskModel
 from .rescore import ACTIVE_FEATURES, partition_features, population
 from .schemas import UsageBatch
 from .signals.ip import GeoIPReaders
-from .train import TARGETS, calibration_map, pick_threshold
+from .train import TARGETS, calibration_map, pick_threshold, write_model
 from .usage import to_rows
 
 WINDOW = 7 * 86400.0
@@ -145,9 +145,6 @@ def train_active(out_dir="models", seed=7, accounts=3000, days=30, version=None,
                                       output_margin=True), cal["margin"], cal["prob"])
     metrics = {"test": evaluate(probs, y, cols, test, th["rescore"])}
     version = version or f"active-{date.today():%Y.%m}.1"
-    path = Path(out_dir) / version
-    path.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(path / "model.json"))
     meta = {"kind": "active", "version": version, "features": ACTIVE_FEATURES, "calibration": cal,
             "thresholds": th, "targets": TARGETS, "params": PARAMS, "rounds": ROUNDS, "metrics": metrics,
             "assess_model": assess_model.version,
@@ -155,9 +152,8 @@ def train_active(out_dir="models", seed=7, accounts=3000, days=30, version=None,
                          "data": "simulated (riskengine.sim.world + riskengine.sim.usage)",
                          "command": f"riskengine train --kind active --seed {seed} --accounts {accounts} "
                                     f"--days {days} --version {version}"}}
-    (path / "meta.json").write_text(json.dumps(meta, indent=1))
     from .model_card import render_active_card
-    (path / "MODEL_CARD.md").write_text(render_active_card(meta))
+    path = write_model(Path(out_dir) / version, booster, meta, render_active_card(meta))
     log(json.dumps(metrics["test"], indent=1))
     log(f"trained in {time.perf_counter() - started:.0f}s")
     return path
