@@ -32,6 +32,21 @@ ACTIVE_FEATURES = ["assess_score", "account_age_days"] + BEHAVIOUR_FEATURES + CL
 CHUNK = 5000
 
 
+class Phases(dict):
+    """Seconds per phase of a run, accumulated (`with phases("load"): ...`)."""
+
+    def __call__(self, name: str):
+        phases = self
+
+        class _Timer:
+            def __enter__(self):
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - self.t
+        return _Timer()
+
+
 @dataclass
 class Population:
     """What the job knows of all active accounts before scoring any of them."""
@@ -53,7 +68,13 @@ class Scored:
     bad: dict[str, str] = field(default_factory=dict)   # account -> why it was skipped
 
 
-def population(conn, since: float, until: float) -> Population:
+def population(conn, since: float, until: float, phases: Phases | None = None) -> Population:
+    phases = Phases() if phases is None else phases
+    with phases("load"):
+        return _population(conn, since, until, phases)
+
+
+def _population(conn, since, until, phases) -> Population:
     accounts = storage.active_accounts(conn, since, until)
     index = {a: i for i, a in enumerate(accounts)}
     n = len(accounts)
@@ -70,9 +91,12 @@ def population(conn, since: float, until: float) -> Population:
     fraud = np.array([labels.get(a) == "fraud" for a in accounts], bool)
     legit = np.array([labels.get(a) == "legit" for a in accounts], bool)
     fp_account, fp = _fingerprints(conn, since, until, index)
-    sharing = template_sharing(fp_account, fp, n)
-    cluster = _clusters(conn, since, index, fp_account, fp)
-    feats = cluster_features(cluster, blocked, fraud, legit, created)
+    links = _link_rows(conn, since, index)
+    with phases("clusters"):
+        sharing = template_sharing(fp_account, fp, n)
+        cluster = _clusters(n, links, fp_account, fp)
+        feats = cluster_features(cluster, blocked, fraud, legit, created)
+    phases["load"] = phases.get("load", 0.0) - phases["clusters"]     # nested inside "load"
     return Population(accounts, index, created, previous, labels, cluster, feats, sharing)
 
 
@@ -87,7 +111,7 @@ def _fingerprints(conn, since, until, index):
     return np.asarray(acct, np.int64), np.asarray(fp, np.uint64)
 
 
-def _clusters(conn, since, index, fp_account, fp) -> np.ndarray:
+def _link_rows(conn, since, index):
     kinds, values, accts = [], [], []
     ids: dict[tuple[str, str], int] = {}
     for kind, value, acct in storage.link_rows(conn, since):
@@ -96,26 +120,35 @@ def _clusters(conn, since, index, fp_account, fp) -> np.ndarray:
             kinds.append(kind)
             values.append(ids.setdefault((kind, value), len(ids)))
             accts.append(i)
-    src, dst, w = link_edges(np.asarray(kinds, object), np.asarray(values, np.int64), np.asarray(accts, np.int64))
+    return np.asarray(kinds, object), np.asarray(values, np.int64), np.asarray(accts, np.int64)
+
+
+def _clusters(n, links, fp_account, fp) -> np.ndarray:
+    src, dst, w = link_edges(*links)
     # A prompt-template family is one shared thing, like a card: its rarity weighs the edge.
     family = template_families(fp_account, fp)
     keep = family >= 0
     if keep.any():
         t_src, t_dst, t_w = link_edges(np.full(int(keep.sum()), "template", object), family[keep], fp_account[keep])
         src, dst, w = np.concatenate([src, t_src]), np.concatenate([dst, t_dst]), np.concatenate([w, t_w])
-    return components(len(index), src, dst, w)
+    return components(n, src, dst, w)
 
 
 def partition_features(conn, pop: Population, rows: np.ndarray, readers, assess_model, since: float,
-                       until: float) -> Scored:
+                       until: float, phases: Phases | None = None) -> Scored:
     """ACTIVE_FEATURES for the accounts at `rows` (sorted indexes into pop.accounts)."""
+    phases = Phases() if phases is None else phases
     accounts = [pop.accounts[i] for i in rows]
     local = {a: j for j, a in enumerate(accounts)}
     lo, hi = accounts[0], accounts[-1]
-    u = UsageColumns.from_rows(storage.usage_window(conn, since, until, lo, hi), local)
-    ipt = IPTable.lookup(u.ips, readers)
-    usage = usage_features(u, len(accounts), ipt, since, until, sharing=pop.sharing[rows])
-    assess, bad = _assess_scores(conn, local, until, assess_model, lo, hi)
+    with phases("load"):
+        u = UsageColumns.from_rows(storage.usage_window(conn, since, until, lo, hi), local)
+        latest = _latest_features(conn, local, until, lo, hi)
+    with phases("features"):
+        ipt = IPTable.lookup(u.ips, readers)
+        usage = usage_features(u, len(accounts), ipt, since, until, sharing=pop.sharing[rows])
+    with phases("predict"):
+        assess, bad = _assess_scores(latest, local, assess_model)
     cols = {"assess_score": assess, "account_age_days": (until - pop.created[rows]) / 86400.0, **usage,
             **{k: v[rows] for k, v in pop.cluster_feats.items()}}
     matrix = np.column_stack([np.asarray(cols[f], dtype=np.float32) for f in ACTIVE_FEATURES])
@@ -123,33 +156,39 @@ def partition_features(conn, pop: Population, rows: np.ndarray, readers, assess_
 
 
 def score_partition(conn, pop: Population, rows: np.ndarray, readers, assess_model, active_model,
-                    since: float, until: float) -> Scored:
-    scored = partition_features(conn, pop, rows, readers, assess_model, since, until)
-    scored.score = active_model.score_batch(scored.matrix)
+                    since: float, until: float, phases: Phases | None = None) -> Scored:
+    phases = Phases() if phases is None else phases
+    scored = partition_features(conn, pop, rows, readers, assess_model, since, until, phases)
+    with phases("predict"):
+        scored.score = active_model.score_batch(scored.matrix)
     return scored
 
 
-def _assess_scores(conn, local, until, model, lo, hi):
-    """Each account's latest signup/login feature vector, scored by the current assess model."""
-    n = len(local)
-    latest: dict[int, str] = {}
+def _latest_features(conn, local, until, lo, hi) -> dict[int, object]:
+    """Each account's latest stored signup/login feature vector (raw JSON or list)."""
+    latest: dict[int, object] = {}
     for acct, feats, _ in storage.latest_event_features(conn, until, lo, hi):
         j = local.get(acct)
         if j is not None:
             latest[j] = feats
+    return latest
+
+
+def _assess_scores(latest: dict[int, object], local: dict[str, int], model):
+    """Scores of the stored vectors by the current assess model; unreadable ones reported."""
+    n = len(local)
     matrix = np.full((n, len(model.features)), np.nan, dtype=np.float32)
     bad: dict[str, str] = {}
     names = {j: a for a, j in local.items()}
     # Stored vectors follow FEATURES as it was when stored; the model may order them its own way.
-    order = [FEATURES.index(f) for f in model.features]
+    order = np.asarray([FEATURES.index(f) for f in model.features])
     for j, feats in latest.items():
         try:
             values = json.loads(feats) if isinstance(feats, str) else feats
             if not isinstance(values, list) or len(values) != len(FEATURES):
                 raise ValueError(f"stored feature vector has {len(values) if isinstance(values, list) else '?'} "
                                  f"values, expected {len(FEATURES)}")
-            row = [np.nan if v is None else float(v) for v in values]
-            matrix[j] = [row[k] for k in order]
+            matrix[j] = np.asarray(values, dtype=np.float32)[order]     # None -> NaN
         except (ValueError, TypeError) as e:
             bad[names[j]] = f"unreadable stored features: {e}"
     scores = model.score_batch(matrix) if n else np.zeros(0)
@@ -280,27 +319,21 @@ def run(engine, active_model, since_seconds: float, changes_path: str | None = N
         dask_address: str | None = None, progress: bool = True, now: float | None = None,
         partitions: int = 8) -> Summary:
     started = time.perf_counter()
-    phases: dict[str, float] = {}
+    phases = Phases()
     run_id, as_of, resumed, done = _begin(engine.db, since_seconds, now)
     since = as_of - since_seconds
-    tick = time.perf_counter()
     with engine.db.connect() as conn:
-        pop = population(conn, since, as_of)
-    phases["load+clusters"] = time.perf_counter() - tick
-    tick = time.perf_counter()
+        pop = population(conn, since, as_of, phases)
     todo = np.asarray([i for i, a in enumerate(pop.accounts) if a not in done], dtype=np.int64)
-    parts = _score(engine, active_model, pop, todo, since, as_of, dask_address, partitions)
-    phases["features+predict"] = time.perf_counter() - tick
-    tick = time.perf_counter()
+    parts = _score(engine, active_model, pop, todo, since, as_of, dask_address, partitions, phases)
     outcomes, skipped = [], {}
-    for rows, scored in parts:
-        skipped.update(scored.bad)
-        outcomes += [(o, int(rows[o.k]), scored) for o in decide(pop, rows, scored, active_model, engine.policy)]
-    phases["decide"] = time.perf_counter() - tick
-    tick = time.perf_counter()
+    with phases("decide"):
+        for rows, scored in parts:
+            skipped.update(scored.bad)
+            outcomes += [(o, int(rows[o.k]), scored) for o in decide(pop, rows, scored, active_model, engine.policy)]
     versions = {"model_version": active_model.version, "policy_version": engine.policy.version}
-    changes = _write(engine, pop, run_id, as_of, outcomes, skipped, changes_path, webhook, progress, versions)
-    phases["write"] = time.perf_counter() - tick
+    with phases("write"):
+        changes = _write(engine, pop, run_id, as_of, outcomes, skipped, changes_path, webhook, progress, versions)
     with engine.db.begin() as conn:
         storage.finish_run(conn, run_id, len(pop.accounts), time.time())
     decisions: dict[str, int] = {}
@@ -325,15 +358,17 @@ def _partitions(todo: np.ndarray, k: int) -> list[np.ndarray]:
     return [p for p in np.array_split(todo, max(1, min(k, len(todo)))) if len(p)]
 
 
-def _score(engine, active_model, pop, todo, since, as_of, dask_address, partitions):
+def _score(engine, active_model, pop, todo, since, as_of, dask_address, partitions, phases=None):
+    phases = Phases() if phases is None else phases
     if not len(todo):
         return []
     if dask_address is None:
         with engine.db.connect() as conn:
             return [(todo, score_partition(conn, pop, todo, engine.readers, engine.model, active_model,
-                                           since, as_of))]
+                                           since, as_of, phases))]
     from .rescore_dask import score_on_dask
-    return score_on_dask(dask_address, engine, active_model, pop, _partitions(todo, partitions), since, as_of)
+    with phases("dask (load+features+predict)"):
+        return score_on_dask(dask_address, engine, active_model, pop, _partitions(todo, partitions), since, as_of)
 
 
 def _write(engine, pop, run_id, as_of, outcomes, skipped, changes_path, webhook, progress, versions) -> int:
