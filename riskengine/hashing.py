@@ -1,12 +1,13 @@
 """Keyed hashes for identifiers that are stored only to link accounts (emails, phones, cards...).
 
-A keyed hash (HMAC-SHA256) instead of a plain hash: phone numbers and card fingerprints have
-small spaces, so an unkeyed hash is reversible by enumeration to anyone who reads the table.
+A keyed hash instead of a plain hash: phone numbers and card fingerprints have small
+spaces, so an unkeyed hash is reversible by enumeration to anyone who reads the table.
+BLAKE2b in keyed mode is a MAC like HMAC-SHA256, in one C call: usage ingestion hashes tens
+of thousands of identifiers a second.
 """
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -16,12 +17,12 @@ class Hasher:
     def __init__(self, key: bytes):
         if len(key) < 16:
             raise ValueError("hash key must be at least 16 bytes")
-        self._key = key
+        # BLAKE2b takes keys of up to 64 bytes; a longer secret is condensed first.
+        self._key = key if len(key) <= 64 else hashlib.sha256(key).digest()
 
     def __call__(self, kind: str, value: str) -> str:
         # The kind is part of the message so equal strings of different kinds never collide.
-        mac = hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256)
-        return mac.hexdigest()[:32]
+        return hashlib.blake2b(f"{kind}\x00{value}".encode(), key=self._key, digest_size=16).hexdigest()
 
 
 def load_hash_key(explicit: str | None, key_file: str | os.PathLike) -> bytes:

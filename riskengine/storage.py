@@ -43,6 +43,7 @@ def make_engine(url: str, timeout_ms: int = 500) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
+            cur.execute("PRAGMA cache_size=-65536")      # 64 MiB: big indexes take random inserts
             cur.close()
 
         @event.listens_for(eng, "checkin")
@@ -173,6 +174,10 @@ ON CONFLICT (kind, value, account_id) DO UPDATE SET
   first_seen = {least}(entitylink.first_seen, excluded.first_seen),
   last_seen = {greatest}(entitylink.last_seen, excluded.last_seen),
   events = entitylink.events + excluded.events"""
+LINK_PARAMS = ("kind", "value", "account_id", "first", "last", "n")
+# The same upsert with positional parameters, for the driver's own executemany on bulk paths.
+_UPSERT_LINK_SQLITE = _UPSERT_LINK.format(least="MIN", greatest="MAX").replace(
+    "VALUES (" + ", ".join(f":{p}" for p in LINK_PARAMS) + ")", "VALUES (" + ", ".join("?" * len(LINK_PARAMS)) + ")")
 ACCOUNT_FIELDS = ("email", "email_domain", "name", "country", "org_type")
 _UPSERT_ACCOUNT = """INSERT INTO account (id, created_ts, updated_ts, {fields}, last_assessment_id,
   last_decision, last_score)
@@ -218,17 +223,32 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
                                  "n": 1} for k, v in sorted(links.items())])
 
 
-def insert_usage(conn: Connection, rows: list[dict], links: list[dict]) -> None:
-    """One batch of usage records and the account links they imply, in the caller's
-    transaction (all or nothing). `links` rows: kind, value, account_id, first, last, n."""
+USAGE_COLUMNS = ("account_id", "occurred_ts", "ip", "device", "api_key_id", "model", "requests", "input_tokens",
+                 "output_tokens", "prompt_fp", "reasoning")
+_USAGE_INSERT_SQLITE = (f"INSERT INTO usagerecord ({', '.join(USAGE_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(USAGE_COLUMNS))})")
+
+
+def insert_usage(conn: Connection, rows: list[tuple], links: list[dict]) -> None:
+    """One batch of usage records (tuples in USAGE_COLUMNS order) and the account links they
+    imply, in the caller's transaction (all or nothing). `links`: kind, value, account_id,
+    first, last, n."""
     if conn.dialect.name == "sqlite":
         # Batches queue behind each other for SQLite's single writer; unlike a login they
         # may wait for their turn (the connection gets its short timeout back on return).
         conn.exec_driver_sql(f"PRAGMA busy_timeout={BULK_WAIT_MS}")
-    conn.execute(UsageRecord.__table__.insert(), rows)
-    if links:
-        link_sql, _ = _upserts(conn.dialect.name)
-        conn.execute(link_sql, sorted(links, key=lambda r: (r["kind"], r["value"], r["account_id"])))
+        # The driver's executemany over tuples: SQLAlchemy's per-row parameter handling
+        # cost more than SQLite's insert itself.
+        conn.exec_driver_sql(_USAGE_INSERT_SQLITE, rows)
+    else:   # batched multi-row VALUES on PostgreSQL
+        conn.execute(UsageRecord.__table__.insert(), [dict(zip(USAGE_COLUMNS, r)) for r in rows])
+    if not links:
+        return
+    links = sorted(links, key=lambda r: (r["kind"], r["value"], r["account_id"]))
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_UPSERT_LINK_SQLITE, [tuple(r[c] for c in LINK_PARAMS) for r in links])
+    else:
+        conn.execute(_upserts(conn.dialect.name)[0], links)
 
 
 # ---------------------------------------------------------------- labels, challenges, reads

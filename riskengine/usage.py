@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 from pydantic import ValidationError
 
@@ -10,7 +9,7 @@ from . import storage
 from .errors import ApiError, from_validation
 from .hashing import Hasher
 from .schemas import MAX_USAGE_RECORDS, UsageBatch
-from .signals.ip import ip_signals
+from .signals.ip import subnet_of
 
 FUTURE_SLACK = 300.0
 
@@ -25,19 +24,29 @@ def parse_batch(body: dict) -> UsageBatch:
         raise from_validation(e) from None
 
 
-def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tuple[list[dict], list[dict]]:
-    """Rows for the usage table and the (account, ip/subnet/device) links they imply."""
+def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tuple[list[tuple], list[dict]]:
+    """Rows for the usage table (tuples in storage.USAGE_COLUMNS order) and the
+    (account, ip/subnet/device) links they imply, aggregated over the batch."""
     now = time.time() if now is None else now
-    rows, seen = [], defaultdict(lambda: [float("inf"), float("-inf"), 0])
+    rows: list[tuple] = []
+    seen: dict[tuple, list] = {}
     hashed: dict[tuple[str, str], str] = {}
+    subnets: dict[str, str] = {}
 
     def h(kind: str, value: str) -> str:
         key = (kind, value)
-        if key not in hashed:
-            hashed[key] = hasher(kind, value)
-        return hashed[key]
+        out = hashed.get(key)
+        if out is None:
+            out = hashed[key] = hasher(kind, value)
+        return out
 
-    subnets: dict[str, str] = {}
+    def link(kind: str, value: str, account: str, t: float, n: int) -> None:
+        s = seen.get((kind, value, account))
+        if s is None:
+            seen[(kind, value, account)] = [t, t, n]
+        else:
+            s[0], s[1], s[2] = min(s[0], t), max(s[1], t), s[2] + n
+
     for i, r in enumerate(batch.records):
         t = r.occurred_at.timestamp()
         if t > now + FUTURE_SLACK:
@@ -48,20 +57,16 @@ def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tupl
         if r.prompt_fingerprint is not None:
             fp = int(r.prompt_fingerprint, 16)
             fp = fp - (1 << 64) if fp >= 1 << 63 else fp      # stored as signed BIGINT
-        rows.append({"account_id": r.account_id, "occurred_ts": t, "ip": r.ip, "device": device,
-                     "api_key_id": r.api_key_id, "model": r.model, "requests": r.requests,
-                     "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "prompt_fp": fp,
-                     "reasoning": r.reasoning_requested})
-        keys = []
+        rows.append((r.account_id, t, r.ip, device, r.api_key_id, r.model, r.requests, r.input_tokens,
+                     r.output_tokens, fp, r.reasoning_requested))
         if device:
-            keys.append(("device", device))
+            link("device", device, r.account_id, t, r.requests)
         if r.ip:
-            if r.ip not in subnets:
-                subnets[r.ip] = ip_signals(r.ip, None).subnet
-            keys += [("ip", h("ip", r.ip)), ("subnet", h("subnet", subnets[r.ip]))]
-        for kind, value in keys:
-            s = seen[(kind, value, r.account_id)]
-            s[0], s[1], s[2] = min(s[0], t), max(s[1], t), s[2] + r.requests
+            subnet = subnets.get(r.ip)
+            if subnet is None:
+                subnet = subnets[r.ip] = subnet_of(r.ip)
+            link("ip", h("ip", r.ip), r.account_id, t, r.requests)
+            link("subnet", h("subnet", subnet), r.account_id, t, r.requests)
     links = [{"kind": k, "value": v, "account_id": a, "first": f, "last": la, "n": n}
              for (k, v, a), (f, la, n) in seen.items()]
     return rows, links

@@ -108,16 +108,32 @@ def is_private(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-def ip_signals(ip: str, readers: GeoIPReaders | None) -> IPSignals:
+def _address(ip: str):
     addr = ipaddress.ip_address(ip)
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped  # ::ffff:a.b.c.d is an IPv4 client behind a dual-stack socket
+    return addr
+
+
+def _subnet(addr) -> str:
     # /24 and /48 are the usual smallest units an ISP or host hands to one customer.
     # (Masking the integer is 4x cheaper than ip_network(..., strict=False).)
     prefix = 24 if addr.version == 4 else 48
     bits = addr.max_prefixlen
     base = int(addr) & (((1 << prefix) - 1) << (bits - prefix))
-    subnet = f"{type(addr)(base)}/{prefix}"
+    return f"{type(addr)(base)}/{prefix}"
+
+
+def subnet_of(ip: str) -> str:
+    """The linking subnet of a canonical address (IPv4 /24, IPv6 /48), without any lookup."""
+    if ":" not in ip:
+        return ip.rsplit(".", 1)[0] + ".0/24"      # canonical dotted quad: the /24 is textual
+    return _subnet(_address(ip))
+
+
+def ip_signals(ip: str, readers: GeoIPReaders | None) -> IPSignals:
+    addr = _address(ip)
+    subnet = _subnet(addr)
 
     geo: dict[str, Any] = dict.fromkeys(
         ("country", "latitude", "longitude", "accuracy_km", "timezone", "asn", "as_org"))
