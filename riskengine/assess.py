@@ -46,7 +46,7 @@ def assess(engine: Engine, req: AssessRequest, request_hash: str, now: float | N
     row["request_hash"] = request_hash
     if "database" not in failures:
         try:
-            with engine.db.begin() as conn:
+            with storage.writing(engine.db, engine.config.db_timeout_ms / 1000) as conn:
                 storage.record(conn, row, _account_fields(req, obs), links)
         except IntegrityError:
             stored = _stored(engine, req.event_id, request_hash, failures) if req.event_id else None

@@ -43,6 +43,8 @@ def serve(host, port, workers, threads):
     except migrate.NotMigrated as e:
         raise click.ClickException(str(e))
     load_hash_key(cfg.hash_key, cfg.hash_key_file)   # create it once, before workers race for it
+    from .storage import optimize
+    optimize(_db(cfg))                                # fresh planner statistics for the workers
     from .server import run
     run(host, port, workers or os.cpu_count() or 2, threads)
 

@@ -24,7 +24,9 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    from .storage import optimize
     command.upgrade(_alembic_config(engine), revision)
+    optimize(engine)
 
 
 def revision(engine: Engine, message: str) -> None:

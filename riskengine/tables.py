@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint, text
+
+# Failed logins are a sliver of all assessments: partial indexes keep those counts to the rows
+# that matter (and SQLite picks them without planner statistics).
+FAILED_LOGIN = text("event = 'login' AND login_outcome = 'failure'")
 from sqlmodel import Field, SQLModel
 
 
@@ -33,6 +37,10 @@ class Assessment(SQLModel, table=True):
         Index("ix_assessment_ip_ts", "ip", "occurred_ts"),
         Index("ix_assessment_asn_event_ts", "ip_asn", "event", "occurred_ts"),
         Index("ix_assessment_event_ts", "event", "occurred_ts"),
+        Index("ix_assessment_failed_login_account", "account_id", "occurred_ts",
+              sqlite_where=FAILED_LOGIN, postgresql_where=FAILED_LOGIN),
+        Index("ix_assessment_failed_login_ip", "ip", "occurred_ts", "account_id",
+              sqlite_where=FAILED_LOGIN, postgresql_where=FAILED_LOGIN),
     )
     id: str = Field(primary_key=True, max_length=40)
     event_id: str | None = Field(default=None, max_length=128, unique=True)
@@ -65,7 +73,8 @@ class EntityLink(SQLModel, table=True):
     Counting accounts per thing reads one row per account, not one per event, so a
     NAT address seen in a million logins costs what its distinct accounts cost."""
     __table_args__ = (
-        Index("ix_entity_link_value_seen", "kind", "value", "last_seen"),
+        # Covering: sharing counts read the index alone, never the table.
+        Index("ix_entity_link_value_seen_cover", "kind", "value", "last_seen", "first_seen", "account_id"),
         Index("ix_entity_link_account", "account_id", "kind"),
     )
     kind: str = Field(primary_key=True, max_length=16)

@@ -74,6 +74,6 @@ def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tupl
 
 def ingest(db, batch: UsageBatch, hasher: Hasher) -> int:
     rows, links = to_rows(batch, hasher)
-    with db.begin() as conn:
+    with storage.writing(db, storage.BULK_WAIT_MS / 1000) as conn:
         storage.insert_usage(conn, rows, links)
     return len(rows)

@@ -57,3 +57,38 @@ def test_failed_logins_and_asn_signups(db_url):
     assert (h.failed_logins_ip_1h, h.accounts_failed_ip_1h) == (5, 5)
     assert h.signups_per_asn_1h == 3
     eng.dispose()
+
+
+def test_sharing_counts_stop_at_the_cap(db_url):
+    from sqlalchemy import insert
+    eng = storage.make_engine(db_url)
+    t = 5 * DAY
+    with eng.begin() as conn:
+        conn.execute(insert(storage.L), [{"kind": "subnet", "value": "nat", "account_id": f"a{i}", "first_seen": t - i,
+                                          "last_seen": t - i, "events": 1} for i in range(storage.SHARE_CAP + 50)])
+    with eng.connect() as conn:
+        h = storage.history(conn, "me", {"subnet": "nat"}, t, ip=None, asn=None, device=None, country=None)
+    assert h.shared["subnet"]["30d"] == storage.SHARE_CAP
+    assert h.shared["subnet"]["1h"] == storage.SHARE_CAP     # all within the hour, capped all the same
+    eng.dispose()
+
+
+def test_writers_queue_on_the_write_gate(db_url):
+    import threading
+    eng = storage.make_engine(db_url, 2000)
+    done = []
+
+    def write(i):
+        with storage.writing(eng, 5.0) as conn:
+            storage.record(conn, row(i, f"w{i}", 1000.0 + i), {}, {"device": "shared"})
+        done.append(i)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert sorted(done) == list(range(8))
+    with eng.connect() as conn:
+        assert len(conn.execute(storage.L.select()).all()) == 8
+    eng.dispose()
