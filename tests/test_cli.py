@@ -107,3 +107,16 @@ def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
         proc.wait(timeout=30)
     log = proc.stdout.read().decode()
     assert "Starting gunicorn" in log and "gthread" in log      # the production server, not Flask's
+
+
+def test_simulate_writes_a_world(tmp_path):
+    out = tmp_path / "world"
+    result = CliRunner().invoke(main, ["simulate", "--out", str(out), "--accounts", "60", "--days", "5"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert events and {"body", "fraud", "campaign", "campaign_id", "segment"} <= set(events[0])
+    assert {e["body"]["event"] for e in events} == {"signup", "login"}
+    import maxminddb
+    for name in ("city", "asn", "anonymous"):
+        with maxminddb.open_database(str(out / "geoip" / f"{name}.mmdb")) as reader:
+            assert reader.metadata().node_count > 0

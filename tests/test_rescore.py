@@ -208,3 +208,17 @@ def test_dask_gives_the_same_scores_as_one_process(world, env):
     np.testing.assert_array_equal(remote_matrix, local[0][1].matrix)
     np.testing.assert_array_equal(remote_score, local[0][1].score)
     engine.close()
+
+
+def test_scheduler_script_runs_the_same_job(world, env, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "scripts" / "rescore.py"
+    proc = subprocess.run([sys.executable, str(script), "--since", "7d", "--no-progress",
+                           "--changes", str(tmp_path / "c.jsonl")], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "12 of 12 active accounts scored" in proc.stdout
+    assert (tmp_path / "c.jsonl").read_text().strip()
