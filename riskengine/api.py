@@ -63,7 +63,9 @@ def assess_route():
 @require("usage")
 def usage_route():
     state = engine()
-    accepted = ingest(state.db, parse_batch(json_body()), state.hasher)
+    if not request.is_json:
+        raise ApiError(415, "send Content-Type: application/json")
+    accepted = ingest(state.db, parse_batch(request.get_data(cache=False)), state.hasher)
     return jsonify({"accepted": accepted}), 202
 
 

@@ -134,7 +134,7 @@ MAX_USAGE_RECORDS = 10_000
 
 
 class UsageBatch(Body):
-    records: Annotated[list[UsageRecordIn], Field(min_length=1)]
+    records: Annotated[list[UsageRecordIn], Field(min_length=1, max_length=MAX_USAGE_RECORDS)]
 
 
 class UsageAccepted(BaseModel):

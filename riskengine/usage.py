@@ -14,13 +14,19 @@ from .signals.ip import subnet_of
 FUTURE_SLACK = 300.0
 
 
-def parse_batch(body: dict) -> UsageBatch:
-    records = body.get("records")
-    if isinstance(records, list) and len(records) > MAX_USAGE_RECORDS:
-        raise ApiError(413, f"at most {MAX_USAGE_RECORDS} records a call, got {len(records)}", field="records")
+def parse_batch(raw: bytes) -> UsageBatch:
+    """Parse and validate in one pass inside pydantic-core: a 10,000-record batch never
+    becomes Python dicts first."""
     try:
-        return UsageBatch.model_validate(body)
+        return UsageBatch.model_validate_json(raw)
     except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            raise ApiError(400, f"body is not valid JSON: {first['msg']}") from None
+        if first["type"] == "too_long" and tuple(first["loc"]) == ("records",):
+            raise ApiError(413, f"at most {MAX_USAGE_RECORDS} records a call", field="records") from None
+        if first["type"] == "model_type" and not first["loc"]:
+            raise ApiError(422, "body must be a JSON object", field="body") from None
         raise from_validation(e) from None
 
 
