@@ -33,13 +33,11 @@ def assess(engine: Engine, req: AssessRequest, request_hash: str, now: float | N
     if t > now + FUTURE_SLACK:
         raise ApiError(422, "occurred_at is more than 5 minutes in the future", field="occurred_at")
     failures: list[str] = []
-    if req.event_id:
-        stored = _stored(engine, req.event_id, request_hash, failures)
-        if stored is not None:
-            return stored
     signals = _signals(engine, req, failures)
     links = link_keys(req, signals, engine.hasher)
-    obs = _observe(engine, req, signals, links, t, failures)
+    stored, obs = _read(engine, req, request_hash, signals, links, t, failures)
+    if stored is not None:
+        return stored
     if req.event == "signup" and engine.config.email_dns_timeout_ms > 0:
         obs.deliverable = _deliverable(engine, signals)
     response, row = _decide(engine, req, obs, t, now, failures)
@@ -60,6 +58,21 @@ def assess(engine: Engine, req: AssessRequest, request_hash: str, now: float | N
     return response
 
 
+def _read(engine: Engine, req, request_hash, signals, links, t, failures) -> tuple[dict | None, Observation]:
+    """The stored answer for a repeated event_id, else the history: one connection."""
+    try:
+        with engine.db.connect() as conn:
+            if req.event_id:
+                stored = _check_stored(storage.find_by_event_id(conn, req.event_id), req.event_id, request_hash)
+                if stored is not None:
+                    return stored, None
+            return None, observe(conn, req, signals, links, t)
+    except SQLAlchemyError as e:
+        log.warning("history lookup failed: %s", e)
+        failures.append("database")
+    return None, observe(None, req, signals, links, t)
+
+
 def _stored(engine: Engine, event_id: str, request_hash: str, failures: list[str]) -> dict | None:
     try:
         with engine.db.connect() as conn:
@@ -68,6 +81,10 @@ def _stored(engine: Engine, event_id: str, request_hash: str, failures: list[str
         log.warning("idempotency lookup failed: %s", e)
         failures.append("database")
         return None
+    return _check_stored(found, event_id, request_hash)
+
+
+def _check_stored(found, event_id: str, request_hash: str) -> dict | None:
     if found is None:
         return None
     if found.request_hash != request_hash:
@@ -97,17 +114,6 @@ def _deliverable(engine: Engine, signals) -> bool | None:
     return check_deliverability(
         f"x@{signals.email.domain}", engine.config.email_dns_timeout_ms / 1000,
         nameservers=[host] if host else None, port=int(port or 53))
-
-
-def _observe(engine: Engine, req, signals, links, t, failures) -> Observation:
-    if "database" not in failures:
-        try:
-            with engine.db.connect() as conn:
-                return observe(conn, req, signals, links, t)
-        except SQLAlchemyError as e:
-            log.warning("history lookup failed: %s", e)
-            failures.append("database")
-    return observe(None, req, signals, links, t)
 
 
 def _decide(engine: Engine, req: AssessRequest, obs: Observation, t: float, now: float,

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from sqlalchemy import and_, create_engine, event, insert, select, text, update
+from sqlalchemy import and_, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -51,10 +51,6 @@ def make_engine(url: str, timeout_ms: int = 500) -> Engine:
             cur.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
             cur.execute("PRAGMA cache_size=-65536")      # 64 MiB: big indexes take random inserts
             cur.close()
-
-        @event.listens_for(eng, "checkin")
-        def _reset(dbapi_conn, _record):
-            dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
 
         return eng
     if url.startswith("postgresql://"):
@@ -174,8 +170,11 @@ def _account_history(conn, h: History, params: dict, device, country):
 
 # ---------------------------------------------------------------- recording
 
+EVENT_ID_SQL = select(A.c.request_hash, A.c.response).where(A.c.event_id == bindparam("event_id"))
+
+
 def find_by_event_id(conn: Connection, event_id: str):
-    return conn.execute(select(A.c.request_hash, A.c.response).where(A.c.event_id == event_id)).first()
+    return conn.execute(EVENT_ID_SQL, {"event_id": event_id}).first()
 
 
 _UPSERT_LINK = """INSERT INTO entitylink (kind, value, account_id, first_seen, last_seen, events)
@@ -244,9 +243,6 @@ def insert_usage(conn: Connection, rows: list[tuple], links: list[dict]) -> None
     imply, in the caller's transaction (all or nothing). `links`: kind, value, account_id,
     first, last, n."""
     if conn.dialect.name == "sqlite":
-        # Batches queue behind each other for SQLite's single writer; unlike a login they
-        # may wait for their turn (the connection gets its short timeout back on return).
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={BULK_WAIT_MS}")
         # The driver's executemany over tuples: SQLAlchemy's per-row parameter handling
         # cost more than SQLite's insert itself.
         conn.exec_driver_sql(_USAGE_INSERT_SQLITE, rows)
