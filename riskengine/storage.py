@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -128,6 +129,21 @@ PREVIOUS_LOCATION_SQL = text(
     "AND occurred_ts <= :t AND latitude IS NOT NULL ORDER BY occurred_ts DESC LIMIT 1")
 
 
+_DRIVER_SQL: dict[tuple[int, str], str] = {}
+
+
+def _driver(conn: Connection, stmt, params):
+    """Run a prebuilt text statement through the driver directly: on the login path
+    SQLAlchemy's per-execute bookkeeping cost as much as SQLite's work. sqlite3 takes the
+    :name style as is; psycopg wants %(name)s."""
+    key = (id(stmt), conn.dialect.name)
+    sql = _DRIVER_SQL.get(key)
+    if sql is None:
+        sql = stmt.text if conn.dialect.name == "sqlite" else re.sub(r"(?<!:):(\w+)", r"%(\1)s", stmt.text)
+        _DRIVER_SQL[key] = sql
+    return conn.exec_driver_sql(sql, params)
+
+
 def history(conn: Connection, account_id: str, links: dict[str, str], t: float,
             ip: str | None, asn: int | None, device: str | None, country: str | None) -> History:
     h = History()
@@ -135,14 +151,14 @@ def history(conn: Connection, account_id: str, links: dict[str, str], t: float,
               **{f"w{name}": t - seconds for name, seconds in WINDOWS.items()},
               **{f"link_{k}": links.get(k) for k in LINK_KINDS}}
     h.shared = {kind: None for kind in LINK_KINDS}
-    for kind, h1, h24, d7, d30 in conn.execute(SHARED_SQL, params):
+    for kind, h1, h24, d7, d30 in _driver(conn, SHARED_SQL, params):
         if links.get(kind) is not None:
             h.shared[kind] = {"1h": int(h1), "24h": int(h24), "7d": int(d7), "30d": int(d30)}
     h.shared = {k: v for k, v in h.shared.items() if v is not None}
     if any(links.get(k) for k in STRONG_KINDS):
-        h.linked_accounts = int(conn.execute(LINKED_SQL, params).scalar_one())
+        h.linked_accounts = int(_driver(conn, LINKED_SQL, params).scalar_one())
     asn_1h, fail_1h, fail_24h, ip_fail, ip_accts, created, cluster, rescored = \
-        conn.execute(COUNTS_SQL, params).one()
+        _driver(conn, COUNTS_SQL, params).one()
     h.signups_per_asn_1h = None if asn is None else int(asn_1h)
     h.failed_logins_account_1h, h.failed_logins_account_24h = int(fail_1h), int(fail_24h)
     h.failed_logins_ip_1h, h.accounts_failed_ip_1h = int(ip_fail), int(ip_accts)
@@ -152,14 +168,14 @@ def history(conn: Connection, account_id: str, links: dict[str, str], t: float,
         h.cluster_size = cluster
         h.rescore_decision = rescored
         _account_history(conn, h, params, device, country)
-        prev = conn.execute(PREVIOUS_LOCATION_SQL, params).first()
+        prev = _driver(conn, PREVIOUS_LOCATION_SQL, params).first()
         h.previous_location = tuple(prev) if prev else None
     return h
 
 
 def _account_history(conn, h: History, params: dict, device, country):
     t = params["t"]
-    rows = conn.execute(ACCOUNT_KINDS_SQL, params).all()
+    rows = _driver(conn, ACCOUNT_KINDS_SQL, params).all()
     since = params["w30d"]
     seen = {(k, v) for k, v, first, _ in rows if first < t}
     h.devices_30d = sum(1 for k, _, first, last in rows if k == "device" and last > since and first <= t)
@@ -225,10 +241,10 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
     link_sql, account_sql = _upserts(conn.dialect.name)
     conn.execute(A.insert(), row)
     t = row["occurred_ts"]
-    conn.execute(account_sql, {"id": row["account_id"], "t": t, "asm": row["id"], "decision": row["decision"],
+    _driver(conn, account_sql, {"id": row["account_id"], "t": t, "asm": row["id"], "decision": row["decision"],
                                "score": row.get("score"), **{f: account.get(f) for f in ACCOUNT_FIELDS}})
     if links:
-        conn.execute(link_sql, [{"kind": k, "value": v, "account_id": row["account_id"], "first": t, "last": t,
+        _driver(conn, link_sql, [{"kind": k, "value": v, "account_id": row["account_id"], "first": t, "last": t,
                                  "n": 1} for k, v in sorted(links.items())])
 
 
