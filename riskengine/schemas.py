@@ -8,7 +8,7 @@ from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)]
 Short = Annotated[str, StringConstraints(max_length=256)]
@@ -115,7 +115,7 @@ def canonical_ip(value: str) -> str:
 class UsageRecordIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
     account_id: _text(1)
-    occurred_at: datetime
+    occurred_at: AwareDatetime        # checked in pydantic-core; only its epoch time is used
     ip: str | None = None
     device_id: _text(0, 256) | None = None
     api_key_id: _text() | None = None
@@ -127,7 +127,6 @@ class UsageRecordIn(BaseModel):
     reasoning_requested: bool | None = None
 
     _ip = field_validator("ip")(lambda cls, v: None if v is None else canonical_ip(v))
-    _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
 
 
 MAX_USAGE_RECORDS = 10_000
