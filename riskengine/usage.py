@@ -46,13 +46,16 @@ def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tupl
             out = hashed[key] = hasher(kind, value)
         return out
 
-    def link(kind: str, value: str, account: str, t: float, n: int) -> None:
+    def link(kind: str, value: str, account: str, first: float, last: float, n: int) -> None:
         s = seen.get((kind, value, account))
         if s is None:
-            seen[(kind, value, account)] = [t, t, n]
+            seen[(kind, value, account)] = [first, last, n]
         else:
-            s[0], s[1], s[2] = min(s[0], t), max(s[1], t), s[2] + n
+            s[0], s[1], s[2] = min(s[0], first), max(s[1], last), s[2] + n
 
+    # Per record only one aggregate update; hashing and link rows per distinct
+    # (account, ip, device), which a batch has far fewer of than records.
+    uses: dict[tuple, list] = {}
     for i, r in enumerate(batch.records):
         t = r.occurred_at.timestamp()
         if t > now + FUTURE_SLACK:
@@ -65,14 +68,20 @@ def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tupl
             fp = fp - (1 << 64) if fp >= 1 << 63 else fp      # stored as signed BIGINT
         rows.append((r.account_id, t, r.ip, device, r.api_key_id, r.model, r.requests, r.input_tokens,
                      r.output_tokens, fp, r.reasoning_requested))
+        u = uses.get((r.account_id, r.ip, device))
+        if u is None:
+            uses[(r.account_id, r.ip, device)] = [t, t, r.requests]
+        else:
+            u[0], u[1], u[2] = min(u[0], t), max(u[1], t), u[2] + r.requests
+    for (account, ip, device), (first, last, n) in uses.items():
         if device:
-            link("device", device, r.account_id, t, r.requests)
-        if r.ip:
-            subnet = subnets.get(r.ip)
+            link("device", device, account, first, last, n)
+        if ip:
+            subnet = subnets.get(ip)
             if subnet is None:
-                subnet = subnets[r.ip] = subnet_of(r.ip)
-            link("ip", h("ip", r.ip), r.account_id, t, r.requests)
-            link("subnet", h("subnet", subnet), r.account_id, t, r.requests)
+                subnet = subnets[ip] = subnet_of(ip)
+            link("ip", h("ip", ip), account, first, last, n)
+            link("subnet", h("subnet", subnet), account, first, last, n)
     links = [{"kind": k, "value": v, "account_id": a, "first": f, "last": la, "n": n}
              for (k, v, a), (f, la, n) in seen.items()]
     return rows, links
