@@ -43,29 +43,52 @@ class UsageColumns:
     ips: list[str]
 
     @classmethod
-    def from_rows(cls, rows, index: dict[str, int]) -> "UsageColumns":
-        """From (account_id, ts, ip, device, requests, in, out, prompt_fp, reasoning) rows;
-        rows of accounts not in `index` are skipped."""
-        cols = [[] for _ in range(9)]
+    def from_rows(cls, rows, index: dict[str, int], chunk: int = 500_000) -> "UsageColumns":
+        """From (account_id, ts, ip, device, requests, in, out, prompt_fp, reasoning) rows in
+        any order (a cursor or a list); rows of accounts not in `index` are skipped. Rows are
+        taken a chunk at a time and turned into columns: a Python loop per row cost ten
+        times the database's own reading at 10 million rows."""
         ips: dict[str, int] = {}
         devices: dict[str, int] = {}
-        for acct, ts, ip, dev, req, tin, tout, fp, rsn in rows:
-            i = index.get(acct)
-            if i is None:
-                continue
-            cols[0].append(i)
-            cols[1].append(ts)
-            cols[2].append(-1 if ip is None else ips.setdefault(ip, len(ips)))
-            cols[3].append(-1 if dev is None else devices.setdefault(dev, len(devices)))
-            cols[4].append(req or 1)
-            cols[5].append(tin or 0)
-            cols[6].append(tout or 0)
-            cols[7].append(0 if fp is None else fp & 0xFFFFFFFFFFFFFFFF)
-            cols[8].append(np.nan if rsn is None else float(rsn))
-        f = lambda k, dt: np.asarray(cols[k], dtype=dt)  # noqa: E731
-        return cls(account=f(0, np.int64), ts=f(1, np.float64), ip=f(2, np.int64), device=f(3, np.int64),
-                   requests=f(4, np.float64), input_tokens=f(5, np.float64), output_tokens=f(6, np.float64),
-                   fingerprint=f(7, np.uint64), reasoning=f(8, np.float64), ips=list(ips))
+        parts = []
+        fetch = rows.fetchmany if hasattr(rows, "fetchmany") else _chunks(rows, chunk)
+        while True:
+            block = fetch(chunk)
+            if not block:
+                break
+            c = list(zip(*block))
+            parts.append((
+                np.fromiter((index.get(a, -1) for a in c[0]), np.int64, len(block)),
+                np.asarray(c[1], np.float64),
+                np.fromiter((-1 if v is None else ips.setdefault(v, len(ips)) for v in c[2]), np.int64, len(block)),
+                np.fromiter((-1 if v is None else devices.setdefault(v, len(devices)) for v in c[3]), np.int64,
+                            len(block)),
+                np.nan_to_num(np.asarray(c[4], np.float64), nan=1.0),
+                np.nan_to_num(np.asarray(c[5], np.float64)),
+                np.nan_to_num(np.asarray(c[6], np.float64)),
+                np.fromiter((0 if v is None else v & 0xFFFFFFFFFFFFFFFF for v in c[7]), np.uint64, len(block)),
+                np.asarray(c[8], np.float64),          # None -> NaN
+            ))
+        cols = [np.concatenate(k) for k in zip(*parts)] if parts else [
+            np.zeros(0, t) for t in (np.int64, np.float64, np.int64, np.int64, np.float64, np.float64, np.float64,
+                                     np.uint64, np.float64)]
+        keep = cols[0] >= 0
+        order = np.lexsort((cols[1][keep], cols[0][keep]))   # by account, then time
+        cols = [c[keep][order] for c in cols]
+        return cls(account=cols[0], ts=cols[1], ip=cols[2], device=cols[3], requests=cols[4],
+                   input_tokens=cols[5], output_tokens=cols[6], fingerprint=cols[7], reasoning=cols[8],
+                   ips=list(ips))
+
+
+def _chunks(rows, size):
+    rows = list(rows)
+    state = {"at": 0}
+
+    def fetch(_n):
+        at = state["at"]
+        state["at"] = at + size
+        return rows[at:at + size]
+    return fetch
 
 
 @dataclass

@@ -100,27 +100,41 @@ def _population(conn, since, until, phases) -> Population:
     return Population(accounts, index, created, previous, labels, cluster, feats, sharing)
 
 
-def _fingerprints(conn, since, until, index):
-    rows = storage.usage_fingerprints(conn, since, until)
-    acct, fp = [], []
-    for a, f in rows:
-        i = index.get(a)
-        if i is not None:
-            acct.append(i)
-            fp.append(f & 0xFFFFFFFFFFFFFFFF)
-    return np.asarray(acct, np.int64), np.asarray(fp, np.uint64)
+def _fingerprints(conn, since, until, index, chunk: int = 500_000):
+    """Distinct (account index, fingerprint) pairs in the window."""
+    result = storage.usage_fingerprints(conn, since, until)
+    accts, fps = [], []
+    while block := result.fetchmany(chunk):
+        a, f = zip(*block)
+        accts.append(np.fromiter((index.get(x, -1) for x in a), np.int64, len(block)))
+        fps.append(np.fromiter((v & 0xFFFFFFFFFFFFFFFF for v in f), np.uint64, len(block)))
+    if not accts:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    acct, fp = np.concatenate(accts), np.concatenate(fps)
+    keep = acct >= 0
+    acct, fp = acct[keep], fp[keep]
+    order = np.lexsort((fp, acct))
+    acct, fp = acct[order], fp[order]
+    first = np.r_[True, (acct[1:] != acct[:-1]) | (fp[1:] != fp[:-1])]
+    return acct[first], fp[first]
 
 
-def _link_rows(conn, since, index):
+def _link_rows(conn, since, index, chunk: int = 500_000):
+    """(kind, entity id, account index) of the window's links. Link values are keyed hashes
+    that include their kind, so the value alone identifies the shared thing."""
+    result = storage.link_rows(conn, since)
+    ids: dict[str, int] = {}
     kinds, values, accts = [], [], []
-    ids: dict[tuple[str, str], int] = {}
-    for kind, value, acct in storage.link_rows(conn, since):
-        i = index.get(acct)
-        if i is not None:
-            kinds.append(kind)
-            values.append(ids.setdefault((kind, value), len(ids)))
-            accts.append(i)
-    return np.asarray(kinds, object), np.asarray(values, np.int64), np.asarray(accts, np.int64)
+    while block := result.fetchmany(chunk):
+        k, v, a = zip(*block)
+        kinds.append(np.asarray(k, object))
+        values.append(np.fromiter((ids.setdefault(x, len(ids)) for x in v), np.int64, len(block)))
+        accts.append(np.fromiter((index.get(x, -1) for x in a), np.int64, len(block)))
+    if not kinds:
+        return np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    kind, value, acct = np.concatenate(kinds), np.concatenate(values), np.concatenate(accts)
+    keep = acct >= 0
+    return kind[keep], value[keep], acct[keep]
 
 
 def _clusters(n, links, fp_account, fp) -> np.ndarray:
