@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from .signals.ip import GeoIPReaders, ip_signals
+from .storage import chunked
 from .templates import template_sharing
 
 QUOTA_REQUESTS_PER_DAY = 1000      # the per-account daily quota the API enforces (configurable)
@@ -51,11 +52,7 @@ class UsageColumns:
         ips: dict[str, int] = {}
         devices: dict[str, int] = {}
         parts = []
-        fetch = rows.fetchmany if hasattr(rows, "fetchmany") else _chunks(rows, chunk)
-        while True:
-            block = fetch(chunk)
-            if not block:
-                break
+        for block in chunked(rows, chunk):
             c = list(zip(*block))
             parts.append((
                 np.fromiter((index.get(a, -1) for a in c[0]), np.int64, len(block)),
@@ -78,17 +75,6 @@ class UsageColumns:
         return cls(account=cols[0], ts=cols[1], ip=cols[2], device=cols[3], requests=cols[4],
                    input_tokens=cols[5], output_tokens=cols[6], fingerprint=cols[7], reasoning=cols[8],
                    ips=list(ips))
-
-
-def _chunks(rows, size):
-    rows = list(rows)
-    state = {"at": 0}
-
-    def fetch(_n):
-        at = state["at"]
-        state["at"] = at + size
-        return rows[at:at + size]
-    return fetch
 
 
 @dataclass

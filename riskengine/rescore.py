@@ -102,9 +102,8 @@ def _population(conn, since, until, phases) -> Population:
 
 def _fingerprints(conn, since, until, index, chunk: int = 500_000):
     """Distinct (account index, fingerprint) pairs in the window."""
-    result = storage.usage_fingerprints(conn, since, until)
     accts, fps = [], []
-    while block := result.fetchmany(chunk):
+    for block in storage.chunked(storage.usage_fingerprints(conn, since, until), chunk):
         a, f = zip(*block)
         accts.append(np.fromiter((index.get(x, -1) for x in a), np.int64, len(block)))
         fps.append(np.fromiter((v & 0xFFFFFFFFFFFFFFFF for v in f), np.uint64, len(block)))
@@ -122,10 +121,9 @@ def _fingerprints(conn, since, until, index, chunk: int = 500_000):
 def _link_rows(conn, since, index, chunk: int = 500_000):
     """(kind, entity id, account index) of the window's links. Link values are keyed hashes
     that include their kind, so the value alone identifies the shared thing."""
-    result = storage.link_rows(conn, since)
     ids: dict[str, int] = {}
     kinds, values, accts = [], [], []
-    while block := result.fetchmany(chunk):
+    for block in storage.chunked(storage.link_rows(conn, since), chunk):
         k, v, a = zip(*block)
         kinds.append(np.asarray(k, object))
         values.append(np.fromiter((ids.setdefault(x, len(ids)) for x in v), np.int64, len(block)))

@@ -6,6 +6,7 @@ second, and every statement here is one indexed range read or one upsert.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import math
 import os
@@ -413,6 +414,17 @@ def ping(engine: Engine) -> None:
 
 # ---------------------------------------------------------------- re-scoring reads and writes
 # Bulk reads for the job: plain SQL over indexed columns, streamed, one pass each.
+
+def chunked(rows, size: int = 500_000):
+    """Lists of up to `size` rows from a cursor result (fetchmany) or any iterable."""
+    if hasattr(rows, "fetchmany"):
+        while block := rows.fetchmany(size):
+            yield block
+        return
+    it = iter(rows)
+    while block := list(itertools.islice(it, size)):
+        yield block
+
 
 def active_accounts(conn: Connection, since: float, until: float) -> list[str]:
     """Accounts assessed (signup/login) or with usage in (since, until], sorted."""
