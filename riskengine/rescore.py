@@ -58,6 +58,7 @@ class Population:
     cluster: np.ndarray              # cluster id per account
     cluster_feats: dict[str, np.ndarray]
     sharing: np.ndarray              # template sharing per account
+    usage: UsageColumns | None = None   # the window's usage of all accounts, when loaded centrally
 
 
 @dataclass
@@ -66,15 +67,36 @@ class Scored:
     score: np.ndarray
     usage: dict[str, np.ndarray]
     bad: dict[str, str] = field(default_factory=dict)   # account -> why it was skipped
+    _lists: dict = field(default_factory=dict, repr=False)
+
+    def matrix_rows(self) -> list[list]:
+        """The matrix as rounded Python lists (NaN -> None), built once for the writer."""
+        if "matrix" not in self._lists:
+            self._lists["matrix"] = _as_lists(self.matrix)
+        return self._lists["matrix"]
+
+    def usage_rows(self) -> list[list]:
+        if "usage" not in self._lists:
+            self._lists["usage"] = _as_lists(np.column_stack([self.usage[f] for f in BEHAVIOUR_FEATURES]))
+        return self._lists["usage"]
 
 
-def population(conn, since: float, until: float, phases: Phases | None = None) -> Population:
+def _as_lists(matrix: np.ndarray) -> list[list]:
+    rounded = np.round(np.asarray(matrix, dtype=np.float64), 4).astype(object)
+    rounded[np.isnan(np.asarray(matrix, dtype=np.float64))] = None
+    return rounded.tolist()
+
+
+def population(conn, since: float, until: float, phases: Phases | None = None,
+               keep_usage: bool = False) -> Population:
+    """With keep_usage, the window's usage is read once here and reused by the (single)
+    partition; without, only the fingerprints are read (for Dask, whose workers read their own)."""
     phases = Phases() if phases is None else phases
     with phases("load"):
-        return _population(conn, since, until, phases)
+        return _population(conn, since, until, phases, keep_usage)
 
 
-def _population(conn, since, until, phases) -> Population:
+def _population(conn, since, until, phases, keep_usage) -> Population:
     accounts = storage.active_accounts(conn, since, until)
     index = {a: i for i, a in enumerate(accounts)}
     n = len(accounts)
@@ -90,14 +112,16 @@ def _population(conn, since, until, phases) -> Population:
     labels = storage.latest_labels(conn, until)
     fraud = np.array([labels.get(a) == "fraud" for a in accounts], bool)
     legit = np.array([labels.get(a) == "legit" for a in accounts], bool)
-    fp_account, fp = _fingerprints(conn, since, until, index)
+    usage = UsageColumns.from_rows(storage.usage_window(conn, since, until), index) if keep_usage else None
+    fp_account, fp = _distinct_fingerprints(usage.account, usage.fingerprint) if usage is not None \
+        else _fingerprints(conn, since, until, index)
     links = _link_rows(conn, since, index)
     with phases("clusters"):
         sharing = template_sharing(fp_account, fp, n)
         cluster = _clusters(n, links, fp_account, fp)
         feats = cluster_features(cluster, blocked, fraud, legit, created)
     phases["load"] = phases.get("load", 0.0) - phases["clusters"]     # nested inside "load"
-    return Population(accounts, index, created, previous, labels, cluster, feats, sharing)
+    return Population(accounts, index, created, previous, labels, cluster, feats, sharing, usage)
 
 
 def _fingerprints(conn, since, until, index, chunk: int = 500_000):
@@ -109,8 +133,11 @@ def _fingerprints(conn, since, until, index, chunk: int = 500_000):
         fps.append(np.fromiter((v & 0xFFFFFFFFFFFFFFFF for v in f), np.uint64, len(block)))
     if not accts:
         return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    acct, fp = np.concatenate(accts), np.concatenate(fps)
-    keep = acct >= 0
+    return _distinct_fingerprints(np.concatenate(accts), np.concatenate(fps))
+
+
+def _distinct_fingerprints(acct: np.ndarray, fp: np.ndarray):
+    keep = (acct >= 0) & (fp != 0)
     acct, fp = acct[keep], fp[keep]
     order = np.lexsort((fp, acct))
     acct, fp = acct[order], fp[order]
@@ -154,7 +181,10 @@ def partition_features(conn, pop: Population, rows: np.ndarray, readers, assess_
     local = {a: j for j, a in enumerate(accounts)}
     lo, hi = accounts[0], accounts[-1]
     with phases("load"):
-        u = UsageColumns.from_rows(storage.usage_window(conn, since, until, lo, hi), local)
+        if pop.usage is not None and len(rows) == len(pop.accounts):
+            u = pop.usage                  # read once by population(); same indexes
+        else:
+            u = UsageColumns.from_rows(storage.usage_window(conn, since, until, lo, hi), local)
         latest = _latest_features(conn, local, until, lo, hi)
     with phases("features"):
         ipt = IPTable.lookup(u.ips, readers)
@@ -335,7 +365,7 @@ def run(engine, active_model, since_seconds: float, changes_path: str | None = N
     run_id, as_of, resumed, done = _begin(engine.db, since_seconds, now)
     since = as_of - since_seconds
     with engine.db.connect() as conn:
-        pop = population(conn, since, as_of, phases)
+        pop = population(conn, since, as_of, phases, keep_usage=dask_address is None)
     todo = np.asarray([i for i, a in enumerate(pop.accounts) if a not in done], dtype=np.int64)
     parts = _score(engine, active_model, pop, todo, since, as_of, dask_address, partitions, phases)
     outcomes, skipped = [], {}
@@ -440,17 +470,12 @@ def _rows(run_id, as_of, o: Outcome, i: int, scored: Scored, pop: Population, ve
     response = {"assessment_id": asm, "event": "rescore", "account_id": o.account, "decision": o.decision,
                 "score": o.score, "reasons": o.reasons, "decided_by": o.decided_by, "degraded": False,
                 "monitored_decision": None, **versions,
-                "signals": {"behaviour": {f: _num(scored.usage[f][o.k]) for f in BEHAVIOUR_FEATURES},
+                "signals": {"behaviour": dict(zip(BEHAVIOUR_FEATURES, scored.usage_rows()[o.k])),
                             "links": {"cluster_id": cluster_id, "cluster_size": cluster_size}}}
     row = {"id": asm, "event_id": f"rescore:{run_id}:{o.account}", "account_id": o.account, "event": "rescore",
-           "occurred_ts": as_of, "created_ts": time.time(), "decision": o.decision, "score": o.score,
+           "occurred_ts": as_of, "created_ts": as_of, "decision": o.decision, "score": o.score,
            "decided_by": o.decided_by, "degraded": False, "response": response, **versions,
-           "features": [_num(v) for v in scored.matrix[o.k].tolist()]}
+           "features": scored.matrix_rows()[o.k]}
     acc = {"account_id": o.account, "decision": o.decision, "score": o.score, "t": as_of, "asm": asm,
            "cluster_id": cluster_id, "cluster_size": cluster_size}
     return row, acc
-
-
-def _num(v):
-    v = float(v)
-    return None if v != v else round(v, 4)
