@@ -37,6 +37,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import benchlib
+
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench"
 HOST = "127.0.0.1"
@@ -171,24 +173,7 @@ def model_dir(arg: str | None) -> str | None:
 
 
 def geoip_paths(kind: str) -> dict[str, str | None]:
-    if kind == "none":
-        return {"city": None, "asn": None, "anonymous": None}
-    if kind == "maxmind-test":
-        d = ROOT / "tests" / "data" / "maxmind"
-        return {"city": str(d / "GeoIP2-City-Test.mmdb"), "asn": str(d / "GeoLite2-ASN-Test.mmdb"),
-                "anonymous": str(d / "GeoIP2-Anonymous-IP-Test.mmdb")}
-    # "sim": the simulated world's networks (riskengine.sim.geo); the generated traffic uses them
-    d = VAR / "geoip"
-    paths = {k: d / f"{k}.mmdb" for k in ("city", "asn", "anonymous")}
-    if not all(p.exists() for p in paths.values()):
-        from riskengine.sim.geo import write_geoip
-        tmp = VAR / f"geoip.tmp{os.getpid()}"
-        write_geoip(tmp)
-        d.mkdir(parents=True, exist_ok=True)
-        for k, p in paths.items():
-            os.replace(tmp / f"{k}.mmdb", p)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {k: str(p) for k, p in paths.items()}
+    return benchlib.geoip_paths(kind, VAR / "geoip")
 
 
 def server_env(db_url: str, model: str | None, geo: dict, metrics_dir: Path) -> dict:

@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+import benchlib
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,24 +80,7 @@ def loadavg() -> list[float]:
 # =============================================================================== GeoIP
 
 def geoip_paths(kind: str) -> dict[str, str | None]:
-    if kind == "none":
-        return {"city": None, "asn": None, "anonymous": None}
-    if kind == "maxmind-test":
-        d = ROOT / "tests" / "data" / "maxmind"
-        return {"city": str(d / "GeoIP2-City-Test.mmdb"), "asn": str(d / "GeoLite2-ASN-Test.mmdb"),
-                "anonymous": str(d / "GeoIP2-Anonymous-IP-Test.mmdb")}
-    # "sim": the simulated world's networks (riskengine.sim.geo); the generated addresses use them
-    d = VAR / "rescore-geoip"
-    paths = {k: d / f"{k}.mmdb" for k in ("city", "asn", "anonymous")}
-    if not all(p.exists() for p in paths.values()):
-        from riskengine.sim.geo import write_geoip
-        tmp = VAR / f"rescore-geoip.tmp{os.getpid()}"
-        write_geoip(tmp)
-        d.mkdir(parents=True, exist_ok=True)
-        for k, p in paths.items():
-            os.replace(tmp / f"{k}.mmdb", p)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {k: str(p) for k, p in paths.items()}
+    return benchlib.geoip_paths(kind, VAR / "rescore-geoip")
 
 
 # =============================================================================== the data
