@@ -22,6 +22,9 @@ from __future__ import annotations
 from itertools import repeat
 
 import numpy as np
+
+from .runs import pairs_within as _pairs_within
+from .runs import ranks as _ranks
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -126,20 +129,6 @@ def link_edges(kind: np.ndarray, entity: np.ndarray, account: np.ndarray, max_gr
     src, dst = acc[np.r_[p, hub]], acc[np.r_[q, spoke]]        # groups are sorted by account: src < dst
     g = group[np.r_[p, hub]]
     return _strongest_per_family(src, dst, weight[g], _FAMILY_CODE[code[g]])
-
-
-def _ranks(sizes: np.ndarray) -> np.ndarray:
-    """0..size-1 for every run, concatenated."""
-    ends = np.cumsum(sizes)
-    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - sizes, sizes)
-
-
-def _pairs_within(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (p, q), p < q, of every pair inside each run."""
-    pos = np.repeat(starts, sizes) + _ranks(sizes)
-    after = np.repeat(starts + sizes, sizes) - pos - 1
-    p = np.repeat(pos, after)
-    return p, p + 1 + _ranks(after)
 
 
 def _strongest_per_family(src, dst, weight, family):

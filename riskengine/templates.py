@@ -30,6 +30,9 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
+
+from .runs import pairs_within as _pairs_within
+from .runs import ranks as _ranks
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -50,20 +53,6 @@ _popcount = getattr(np, "bitwise_count", _popcount_by_bytes)   # numpy >= 2: one
 
 
 # ---- run helpers: sorted arrays cut into runs (start, size) -----------------------------------
-
-def _ranks(sizes: np.ndarray) -> np.ndarray:
-    """0..size-1 for every run, concatenated."""
-    ends = np.cumsum(sizes)
-    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - sizes, sizes)
-
-
-def _pairs_within(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (p, q), p < q, of every pair inside each run."""
-    pos = np.repeat(starts, sizes) + _ranks(sizes)
-    after = np.repeat(starts + sizes, sizes) - pos - 1          # positions following p in its run
-    p = np.repeat(pos, after)
-    return p, p + 1 + _ranks(after)
-
 
 def _pairs_across(starts_a, sizes_a, starts_b, sizes_b) -> tuple[np.ndarray, np.ndarray]:
     """Positions (p, q) of every p in run a_k with every q in run b_k."""
