@@ -3,6 +3,7 @@ heavy legitimate use (and the overlap that keeps it from being trivial), volume 
 
 from __future__ import annotations
 
+import json
 import ipaddress
 import re
 import statistics as st
@@ -122,7 +123,7 @@ def test_records_follow_the_contract(sim, world):
         assert type(r["reasoning_requested"]) is bool
     # the service's own parser accepts them (10,000 records a call)
     for i in range(0, len(sim.records), 10_000):
-        batch = parse_batch({"records": sim.records[i:i + 10_000]})
+        batch = parse_batch(json.dumps({"records": sim.records[i:i + 10_000]}).encode())
         assert len(batch.records) == len(sim.records[i:i + 10_000])
     UsageRecordIn.model_validate(sim.records[-1])
 
