@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 CLUSTER_FEATURES = ["cluster_size", "cluster_blocked_others", "cluster_fraud_others", "cluster_legit_others",
                     "cluster_signup_burst"]
 ACTIVE_FEATURES = ["assess_score", "account_age_days"] + BEHAVIOUR_FEATURES + CLUSTER_FEATURES
-CHUNK = 5000
+CHUNK = 20_000
 
 
 class Phases(dict):
@@ -374,7 +374,7 @@ def run(engine, active_model, since_seconds: float, changes_path: str | None = N
             skipped.update(scored.bad)
             outcomes += [(o, int(rows[o.k]), scored) for o in decide(pop, rows, scored, active_model, engine.policy)]
     versions = {"model_version": active_model.version, "policy_version": engine.policy.version}
-    with phases("write"):
+    with phases("write"), storage.bulk_checkpoints(engine.db):
         changes = _write(engine, pop, run_id, as_of, outcomes, skipped, changes_path, webhook, progress, versions)
     with engine.db.begin() as conn:
         storage.finish_run(conn, run_id, len(pop.accounts), time.time())

@@ -399,6 +399,23 @@ def writing(engine: Engine, timeout_s: float):
         lock.release()
 
 
+@contextmanager
+def bulk_checkpoints(engine: Engine, pages: int = 50_000):
+    """For a bulk writer: let SQLite's WAL grow to `pages` before checkpointing, so index and
+    account pages rewritten by many transactions are copied to the database once, not each
+    time (the connection keeps the default again afterwards)."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(pages)}")
+    try:
+        yield
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
+
+
 def optimize(engine: Engine) -> None:
     """Refresh SQLite's planner statistics (bounded work); PostgreSQL's autovacuum does this."""
     if engine.dialect.name == "sqlite":
