@@ -838,7 +838,7 @@ class Probe:
 
     def __init__(self):
         self.sub: dict[str, list] = {}              # name -> [seconds, calls]
-        self.stack: list[str] = ["setup"]
+        self.stack: list[str] = ["outside phases"]
         self.peak: dict[str, int] = {}
         self.patches: list[tuple] = []
         self.captured: dict[str, np.ndarray] = {}
@@ -897,18 +897,7 @@ class Probe:
             t = time.perf_counter()
             result = fn(*a, **k)
             probe.add(name, time.perf_counter() - t)
-
-            def rows():
-                parts = result.partitions(20_000)
-                while True:
-                    t = time.perf_counter()
-                    chunk = next(parts, None)
-                    s = probe.sub[name]
-                    s[0] += time.perf_counter() - t
-                    if chunk is None:
-                        return
-                    yield from chunk
-            return rows()
+            return _TimedResult(result, probe.sub[name])
         return wrapper
 
     def install(self, engine, active):
@@ -935,8 +924,9 @@ class Probe:
         for name in ("account_states", "usage_fingerprints", "link_rows", "usage_window", "latest_event_features"):
             self.patch(storage, name, self.timed_rows(f"load: storage.{name} (SQL + fetch)", getattr(storage, name)))
         self.patch(storage, "write_rescores", self.timed("write: storage.write_rescores", storage.write_rescores))
-        for name, label in (("_fingerprints", "load: _fingerprints (incl. fetch)"),
+        for name, label in ((n, lb) for n, lb in (("_fingerprints", "load: _fingerprints (incl. fetch)"),
                             ("_link_rows", "load: _link_rows (incl. fetch)"),
+                            ("_distinct_fingerprints", "load: _distinct_fingerprints"),
                             ("_latest_features", "load: _latest_features (incl. fetch)"),
                             ("template_sharing", "clusters: template_sharing"),
                             ("template_families", "clusters: template_families"),
@@ -948,7 +938,7 @@ class Probe:
                             ("decide", "decide: decide (incl. _explain)"),
                             ("active_reasons", "decide: active_reasons"),
                             ("_rows", "write: _rows (build rows)"),
-                            ("_write_chunk", "write: _write_chunk (incl. rows + SQL)")):
+                            ("_write_chunk", "write: _write_chunk (incl. rows + SQL)")) if hasattr(rescore, n)):
             self.patch(rescore, name, self.timed(label, getattr(rescore, name)))
         for cls, name, label in ((behaviour.UsageColumns, "from_rows", "load: UsageColumns.from_rows (incl. fetch)"),
                                  (behaviour.IPTable, "lookup", "features: IPTable.lookup (GeoIP per distinct IP)")):
@@ -964,6 +954,28 @@ class Probe:
             return active_score(matrix)
         self.patch(active, "score_batch", self.timed("predict: active model score_batch", score))
         self.patch(active, "contributions", self.timed("decide: active model contributions", active.contributions))
+
+
+class _TimedResult:
+    """A cursor result whose fetches are timed: fetchmany() as the caller asks (riskengine's
+    storage.chunked uses it), iteration in blocks of 20,000 rows."""
+
+    def __init__(self, result, acc: list):
+        self._result, self._acc = result, acc
+
+    def fetchmany(self, size=None):
+        t = time.perf_counter()
+        try:
+            return self._result.fetchmany(size)
+        finally:
+            self._acc[0] += time.perf_counter() - t
+
+    def __iter__(self):
+        while block := self.fetchmany(20_000):
+            yield from block
+
+    def __getattr__(self, name):            # anything else (all(), scalar_one()...): untimed
+        return getattr(self._result, name)
 
 
 # =============================================================================== the job
