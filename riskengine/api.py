@@ -65,7 +65,8 @@ def usage_route():
     state = engine()
     if not request.is_json:
         raise ApiError(415, "send Content-Type: application/json")
-    accepted = ingest(state.db, parse_batch(request.get_data(cache=False)), state.hasher)
+    accepted = ingest(state.db, parse_batch(request.get_data(cache=False)), state.hasher, state.folder,
+                      state.config.usage_fold_batches)
     return jsonify({"accepted": accepted}), 202
 
 

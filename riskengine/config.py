@@ -29,6 +29,8 @@ ENV_NAMES = {
     "key_cache_seconds": "RISKENGINE_KEY_CACHE_SECONDS",
     "email_dns_timeout_ms": "RISKENGINE_EMAIL_DNS_TIMEOUT_MS",
     "email_dns_server": "RISKENGINE_EMAIL_DNS_SERVER",
+    "usage_fold_batches": "RISKENGINE_USAGE_FOLD_BATCHES",
+    "usage_fold_seconds": "RISKENGINE_USAGE_FOLD_SECONDS",
 }
 
 
@@ -48,6 +50,11 @@ class Config:
     email_dns_server: str | None = None    # "host" or "host:port"; default: the system resolver
     max_body_bytes: int = 1 << 20
     usage_max_body_bytes: int = 16 << 20
+    # Usage links wait in pendinglinks; each served worker folds them into the link table
+    # about every usage_fold_seconds (usage.LinkFolder), merging many batches into one pass
+    # over its indexes. A request folds itself once usage_fold_batches wait (no folder ran).
+    usage_fold_batches: int = 64
+    usage_fold_seconds: float = 5.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -59,7 +66,8 @@ class Config:
                 values[name] = environ[var]
         cfg = cls(**values)
         cfg = replace(cfg, db_timeout_ms=int(cfg.db_timeout_ms), key_cache_seconds=float(cfg.key_cache_seconds),
-                      email_dns_timeout_ms=int(cfg.email_dns_timeout_ms))
+                      email_dns_timeout_ms=int(cfg.email_dns_timeout_ms),
+                      usage_fold_batches=int(cfg.usage_fold_batches), usage_fold_seconds=float(cfg.usage_fold_seconds))
         return replace(cfg, **overrides) if overrides else cfg
 
     @classmethod

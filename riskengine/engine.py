@@ -13,6 +13,7 @@ from .hashing import Hasher, load_hash_key
 from .model import RiskModel, newest_model_dir
 from .policy import Policy
 from .signals.ip import GeoIPReaders
+from .usage import LinkFolder
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,11 @@ class Engine:
     readers: GeoIPReaders | None
     problems: list[str] = field(default_factory=list)   # what keeps /readyz from saying ready
     geoip_error: str | None = None     # set when a configured GeoIP file failed to open
+    folder: LinkFolder | None = None   # folds usage links into entitylink (built with the engine)
+
+    def __post_init__(self):
+        if self.folder is None:
+            self.folder = LinkFolder(self.db, self.hasher)
 
     @classmethod
     def build(cls, config: Config, check_schema: bool = True) -> "Engine":

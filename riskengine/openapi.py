@@ -1,13 +1,16 @@
-"""OpenAPI 3.1 document generated from the pydantic schemas that validate the requests."""
+"""OpenAPI 3.1 document generated from the schemas that validate the requests (pydantic; msgspec for usage)."""
 from __future__ import annotations
 
+import msgspec
 from pydantic.json_schema import models_json_schema
 
 from .schemas import (AccountResponse, AssessRequest, AssessResponse, ChallengeRequest, ErrorBody,
-                      LabelRequest, LabelResponse, UsageAccepted, UsageBatch)
+                      LabelRequest, LabelResponse, UsageAccepted)
+from .usage import UsageBatch
 
 MODELS = [AssessRequest, AssessResponse, LabelRequest, LabelResponse, ChallengeRequest, AccountResponse, ErrorBody,
-          UsageBatch, UsageAccepted]
+          UsageAccepted]
+REF = "#/components/schemas/{name}"
 
 
 def _ref(model) -> dict:
@@ -31,7 +34,8 @@ def _op(summary, scope, request=None, ok=None, status="200", errors=(400, 401, 4
 
 
 def build(version: str) -> dict:
-    _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template="#/components/schemas/{model}")
+    _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF.replace("name", "model"))
+    schemas = {**defs["$defs"], **msgspec.json.schema_components([UsageBatch], ref_template=REF)[1]}
     path_param = lambda name: [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]  # noqa
     account = _op("An account's latest decision, history, labels, links and cluster", "read", ok=AccountResponse,
                   errors=(401, 403, 404))
@@ -56,6 +60,6 @@ def build(version: str) -> dict:
                                 "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "ok"}}}},
         },
-        "components": {"schemas": defs["$defs"],
+        "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

@@ -362,6 +362,8 @@ def run(engine, active_model, since_seconds: float, changes_path: str | None = N
         partitions: int = 8) -> Summary:
     started = time.perf_counter()
     phases = Phases()
+    with phases("load"):
+        engine.folder.fold()     # usage links still waiting are links too
     run_id, as_of, resumed, done = _begin(engine.db, since_seconds, now)
     since = as_of - since_seconds
     with engine.db.connect() as conn:

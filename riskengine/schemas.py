@@ -8,7 +8,7 @@ from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)]
 Short = Annotated[str, StringConstraints(max_length=256)]
@@ -87,12 +87,6 @@ class AssessRequest(Body):
     _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
 
 
-def _text(min_length: int = 0, max_length: int = 128):
-    # The NUL check as a pattern runs inside pydantic-core: usage batches validate 10,000
-    # records at a time, where a Python validator per field would dominate.
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length, pattern=r"^[^\x00]*$")]
-
-
 @lru_cache(maxsize=65536)
 def canonical_ip(value: str) -> str:
     """The canonical form, so one address is one address in every count: no IPv6 zone
@@ -110,30 +104,6 @@ def canonical_ip(value: str) -> str:
         addr = ipaddress.IPv6Address(int(addr))
         addr = addr.ipv4_mapped or addr
     return str(addr)
-
-
-class UsageRecordIn(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-    account_id: _text(1)
-    occurred_at: AwareDatetime        # checked in pydantic-core; only its epoch time is used
-    ip: str | None = None
-    device_id: _text(0, 256) | None = None
-    api_key_id: _text() | None = None
-    model: _text() | None = None
-    requests: Annotated[int, Field(ge=1, le=10_000_000)] = 1
-    input_tokens: Annotated[int, Field(ge=0, le=10**12)] | None = None
-    output_tokens: Annotated[int, Field(ge=0, le=10**12)] | None = None
-    prompt_fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")] | None = None
-    reasoning_requested: bool | None = None
-
-    _ip = field_validator("ip")(lambda cls, v: None if v is None else canonical_ip(v))
-
-
-MAX_USAGE_RECORDS = 10_000
-
-
-class UsageBatch(Body):
-    records: Annotated[list[UsageRecordIn], Field(min_length=1, max_length=MAX_USAGE_RECORDS)]
 
 
 class UsageAccepted(BaseModel):

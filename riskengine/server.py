@@ -10,6 +10,13 @@ def _child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _post_worker_init(worker):
+    # Each worker runs a usage-link folder; one at a time folds (usage.LinkFolder.fold).
+    from .usage import start_folder
+    state = worker.wsgi.extensions["riskengine"]
+    start_folder(state.folder, state.config.usage_fold_seconds)
+
+
 class Server(BaseApplication):
     def __init__(self, options: dict):
         self.options = options
@@ -29,7 +36,7 @@ def options(host: str, port: int, workers: int, threads: int) -> dict:
         "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
         "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
         "control_socket_disable": True,   # gunicorn 27 otherwise shares one socket per user
-        "child_exit": _child_exit,
+        "child_exit": _child_exit, "post_worker_init": _post_worker_init,
     }
 
 

@@ -6,6 +6,7 @@ second, and every statement here is one indexed range read or one upsert.
 from __future__ import annotations
 
 import fcntl
+import functools
 import itertools
 import json
 import math
@@ -21,7 +22,7 @@ from sqlalchemy import and_, bindparam, create_engine, event, insert, select, te
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from .tables import Account, ApiKey, Assessment, ChallengeOutcome, EntityLink, Label, UsageRecord
+from .tables import Account, ApiKey, Assessment, ChallengeOutcome, EntityLink, Label, PendingLinks, UsageRecord
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -31,11 +32,13 @@ STRONG_KINDS = ("device", "components", "payment", "mailbox", "phone")
 LINK_KINDS = STRONG_KINDS + ("ip", "subnet")
 HISTORY_KINDS = ("device", "country")
 BULK_WAIT_MS = 10_000
+BULK_POLL_S = 0.002
 
 A = Assessment.__table__
 L = EntityLink.__table__
 ACC = Account.__table__
 K = ApiKey.__table__
+PENDING = PendingLinks.__table__
 
 
 class StorageError(RuntimeError):
@@ -195,16 +198,13 @@ def find_by_event_id(conn: Connection, event_id: str):
     return conn.execute(EVENT_ID_SQL, {"event_id": event_id}).first()
 
 
-_UPSERT_LINK = """INSERT INTO entitylink (kind, value, account_id, first_seen, last_seen, events)
-VALUES (:kind, :value, :account_id, :first, :last, :n)
-ON CONFLICT (kind, value, account_id) DO UPDATE SET
+_LINK_INSERT = "INSERT INTO entitylink (kind, value, account_id, first_seen, last_seen, events)"
+_LINK_CONFLICT = """ON CONFLICT (kind, value, account_id) DO UPDATE SET
   first_seen = {least}(entitylink.first_seen, excluded.first_seen),
   last_seen = {greatest}(entitylink.last_seen, excluded.last_seen),
   events = entitylink.events + excluded.events"""
+_UPSERT_LINK = _LINK_INSERT + "\nVALUES (:kind, :value, :account_id, :first, :last, :n)\n" + _LINK_CONFLICT
 LINK_PARAMS = ("kind", "value", "account_id", "first", "last", "n")
-# The same upsert with positional parameters, for the driver's own executemany on bulk paths.
-_UPSERT_LINK_SQLITE = _UPSERT_LINK.format(least="MIN", greatest="MAX").replace(
-    "VALUES (" + ", ".join(f":{p}" for p in LINK_PARAMS) + ")", "VALUES (" + ", ".join("?" * len(LINK_PARAMS)) + ")")
 ACCOUNT_FIELDS = ("email", "email_domain", "name", "country", "org_type")
 _UPSERT_ACCOUNT = """INSERT INTO account (id, created_ts, updated_ts, {fields}, last_assessment_id,
   last_decision, last_score)
@@ -252,27 +252,63 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
 
 USAGE_COLUMNS = ("account_id", "occurred_ts", "ip", "device", "api_key_id", "model", "requests", "input_tokens",
                  "output_tokens", "prompt_fp", "reasoning")
-_USAGE_INSERT_SQLITE = (f"INSERT INTO usagerecord ({', '.join(USAGE_COLUMNS)}) "
-                        f"VALUES ({', '.join('?' * len(USAGE_COLUMNS))})")
+_USAGE_INSERT = f"INSERT INTO usagerecord ({', '.join(USAGE_COLUMNS)})"
 
 
-def insert_usage(conn: Connection, rows: list[tuple], links: list[dict]) -> None:
-    """One batch of usage records (tuples in USAGE_COLUMNS order) and the account links they
-    imply, in the caller's transaction (all or nothing). `links`: kind, value, account_id,
-    first, last, n."""
+@functools.lru_cache(maxsize=16)
+def _values_sql(head: str, width: int, rows: int, tail: str = "") -> str:
+    return f"{head} VALUES {','.join(['(' + ','.join('?' * width) + ')'] * rows)} {tail}"
+
+
+def _insert_many(conn: Connection, head: str, rows: list[tuple], tail: str = "", params: int = 30_000) -> None:
+    """Rows inserted by multi-row statements of up to `params` parameters each, on SQLite.
+
+    Not the driver's executemany: that steps once per row, and sqlite3 lets go of the GIL
+    around every step; with any other thread of the process busy, each step waits up to
+    the 5 ms switch interval to get it back (measured: 34 ms for 10,000 rows alone, 28 s
+    beside one busy thread), all while holding the database's write lock."""
+    if not rows:
+        return
+    per = max(1, params // len(rows[0]))
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        conn.exec_driver_sql(_values_sql(head, len(chunk[0]), len(chunk), tail),
+                             tuple(itertools.chain.from_iterable(chunk)))
+
+
+def insert_usage(conn: Connection, rows: list[tuple], uses: bytes, t: float) -> int:
+    """One batch of usage records (tuples in USAGE_COLUMNS order) and its packed links, in the
+    caller's transaction (all or nothing). Returns how many batches' links wait to be folded."""
     if conn.dialect.name == "sqlite":
-        # The driver's executemany over tuples: SQLAlchemy's per-row parameter handling
-        # cost more than SQLite's insert itself.
-        conn.exec_driver_sql(_USAGE_INSERT_SQLITE, rows)
+        _insert_many(conn, _USAGE_INSERT, rows)
     else:   # batched multi-row VALUES on PostgreSQL
         conn.execute(UsageRecord.__table__.insert(), [dict(zip(USAGE_COLUMNS, r)) for r in rows])
+    conn.execute(PENDING.insert(), {"created_ts": t, "uses": uses})
+    return conn.execute(text("SELECT COUNT(*) FROM pendinglinks")).scalar_one()
+
+
+def pending_links(conn: Connection, limit: int) -> list[tuple[int, bytes]]:
+    """The oldest batches whose links wait to be folded: (id, packed uses)."""
+    return [(i, bytes(u)) for i, u in conn.execute(
+        text("SELECT id, uses FROM pendinglinks ORDER BY id LIMIT :n"), {"n": limit})]
+
+
+def delete_pending_links(conn: Connection, ids: list[int]) -> int:
+    """Rows deleted: fewer than asked when another folder took some first."""
+    return conn.execute(PENDING.delete().where(PENDING.c.id.in_(ids))).rowcount
+
+
+def upsert_links(conn: Connection, links: list[tuple]) -> None:
+    """Links (tuples in LINK_PARAMS order, one per key) merged into entitylink, in key order:
+    concurrent writers on PostgreSQL then lock rows in the same order (no deadlocks), and
+    SQLite's b-trees are walked once, left to right."""
     if not links:
         return
-    links = sorted(links, key=lambda r: (r["kind"], r["value"], r["account_id"]))
+    links = sorted(links)
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(_UPSERT_LINK_SQLITE, [tuple(r[c] for c in LINK_PARAMS) for r in links])
+        _insert_many(conn, _LINK_INSERT, links, _LINK_CONFLICT.format(least="MIN", greatest="MAX"))
     else:
-        conn.execute(_upserts(conn.dialect.name)[0], links)
+        conn.execute(_upserts(conn.dialect.name)[0], [dict(zip(LINK_PARAMS, r)) for r in links])
 
 
 # ---------------------------------------------------------------- labels, challenges, reads
@@ -368,10 +404,11 @@ def _gate(path: str):
 
 
 @contextmanager
-def writing(engine: Engine, timeout_s: float):
+def writing(engine: Engine, timeout_s: float, poll_s: float = 0.0002):
     """A write transaction. On SQLite, writers queue: threads of this process on a lock,
-    other processes on a file lock polled every 0.2 ms. SQLite's own busy handler would
-    sleep 1, 2, 5, 10... ms between tries, which is what a login's p99 pays under load."""
+    other processes on a file lock polled every `poll_s` (0.2 ms for logins). SQLite's own
+    busy handler would sleep 1, 2, 5, 10... ms between tries, which is what a login's p99
+    pays under load. Bulk writers poll less often: their waits are long, their work big."""
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:":
         with engine.begin() as conn:
@@ -389,7 +426,7 @@ def writing(engine: Engine, timeout_s: float):
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise WriteBusy("timed out waiting for another process's write") from None
-                time.sleep(0.0002)
+                time.sleep(poll_s)
         try:
             with engine.begin() as conn:
                 yield conn
@@ -397,6 +434,27 @@ def writing(engine: Engine, timeout_s: float):
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         lock.release()
+
+
+@contextmanager
+def alone(engine: Engine, name: str):
+    """True when no other process on this machine holds `name` for this SQLite database (then
+    this one does, until the block ends); False at once otherwise. Always True on PostgreSQL,
+    whose callers must be safe when run side by side."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield True
+        return
+    fd = os.open(os.path.abspath(path) + f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)      # releases the lock
 
 
 @contextmanager

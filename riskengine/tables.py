@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, String, UniqueConstraint, text
 
 # Failed logins are a sliver of all assessments: partial indexes keep those counts to the rows
 # that matter (and SQLite picks them without planner statistics).
@@ -85,6 +85,19 @@ class EntityLink(SQLModel, table=True):
     events: int = 1
 
 
+class PendingLinks(SQLModel, table=True):
+    """The account links of one stored usage batch, waiting to be folded into entitylink.
+
+    Upserting a batch's ~15,000 links at once dirties pages all over entitylink's three
+    b-trees; folding several batches at a time merges repeats and writes each page once
+    (scripts/bench_ingest.py measures it). One row per batch, the links packed: ingestion
+    appends one row, not thousands."""
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    created_ts: float
+    uses: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class Label(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(max_length=128, index=True)
@@ -116,7 +129,6 @@ class UsageRecord(SQLModel, table=True):
     individual events; the job reads a time window once, in order, with one index scan."""
     __table_args__ = (
         Index("ix_usage_ts", "occurred_ts"),
-        Index("ix_usage_account_ts", "account_id", "occurred_ts"),
     )
     id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
                                                           primary_key=True, autoincrement=True))

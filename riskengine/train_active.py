@@ -20,10 +20,9 @@ from . import migrate, storage
 from .hashing import Hasher
 from .model import RiskModel
 from .rescore import ACTIVE_FEATURES, partition_features, population
-from .schemas import UsageBatch
 from .signals.ip import GeoIPReaders
 from .train import TARGETS, calibration_map, pick_threshold, write_model
-from .usage import to_rows
+from .usage import LinkFolder, batch_of, ingest
 
 WINDOW = 7 * 86400.0
 HEAVY_SEGMENTS = ("startup_batch", "researcher", "shared_team")
@@ -35,10 +34,8 @@ ROUNDS = 250
 
 def ingest_usage(db, records: list[dict], hasher: Hasher, batch: int = 10_000) -> None:
     for start in range(0, len(records), batch):
-        rows, links = to_rows(UsageBatch.model_validate({"records": records[start:start + batch]}), hasher,
-                              now=float("inf"))
-        with db.begin() as conn:
-            storage.insert_usage(conn, rows, links)
+        ingest(db, batch_of(records[start:start + batch]), hasher, fold_after=1 << 30, now=float("inf"))
+    LinkFolder(db, hasher).fold()
 
 
 def label_some(db, world, usage, at: float, rng: np.random.Generator) -> None:

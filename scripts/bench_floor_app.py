@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> None:
         def load(self):
             return create_floor_app()
 
-    FloorServer(options(args.host, args.port, args.workers or os.cpu_count() or 2, args.threads)).run()
+    served = options(args.host, args.port, args.workers or os.cpu_count() or 2, args.threads)
+    served.pop("post_worker_init")      # riskengine's usage-link folder: there is no riskengine here
+    FloorServer(served).run()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ One run:
      over --days days (30), synthetic, loaded through the service's own storage code:
      signups through `storage.record` (rows shaped as assess._decide builds them: real rows of
      a small simulated world run through `assess.assess`, re-keyed per account), usage
-     through `usage.to_rows(UsageBatch.model_validate(...))` + `storage.insert_usage` in
+     through `usage.to_rows(usage.batch_of(...))` + `storage.insert_usage` in
      batches of 10,000 in time order (POST /v1/usage without HTTP);
   2. the job, in-process, on a fresh copy of that database: `rescore.run(engine, active_model,
      since_seconds, changes_path, progress=True, now=<the data's as-of time>)`, timed per
@@ -624,20 +624,19 @@ def _usage_producer(q, plan: Plan, hasher, as_of: float) -> None:
     """Child process: POST /v1/usage minus HTTP and storage: records -> UsageBatch -> to_rows."""
     import traceback
     try:
-        from riskengine.schemas import UsageBatch
-        from riskengine.usage import to_rows
+        from riskengine.usage import batch_of, to_rows
         split = {"build": 0.0, "validate": 0.0, "to_rows": 0.0}
         tb = time.perf_counter()
         for batch in plan.usage_batches():
             t1 = time.perf_counter()
-            parsed = UsageBatch.model_validate({"records": batch})
+            parsed = batch_of(batch)
             t2 = time.perf_counter()
-            rows, links = to_rows(parsed, hasher, now=as_of)
+            rows, uses = to_rows(parsed, hasher, now=as_of)
             t3 = time.perf_counter()
             split["build"] += t1 - tb
             split["validate"] += t2 - t1
             split["to_rows"] += t3 - t2
-            q.put(("batch", rows, links))
+            q.put(("batch", rows, uses))
             tb = time.perf_counter()
         q.put(("done", split, None))
     except BaseException:
@@ -648,6 +647,9 @@ def load_usage(eng, plan: Plan, hasher, as_of: float) -> dict:
     import multiprocessing as mp
     import queue
     from riskengine import storage
+    from riskengine.config import Config
+    from riskengine.usage import LinkFolder, pack
+    fold_after, folder = Config.usage_fold_batches, LinkFolder(eng, hasher)
     ctx = mp.get_context("fork")
     q = ctx.Queue(maxsize=4)
     child = ctx.Process(target=_usage_producer, args=(q, plan, hasher, as_of), daemon=True)
@@ -671,7 +673,9 @@ def load_usage(eng, plan: Plan, hasher, as_of: float) -> dict:
                 split = a
                 break
             with eng.begin() as conn:
-                storage.insert_usage(conn, a, b)
+                waiting = storage.insert_usage(conn, a, pack(b), as_of)
+            if waiting >= fold_after:
+                folder.fold()
             t2 = time.perf_counter()
             insert += t2 - t1
             done += len(a)

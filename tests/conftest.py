@@ -15,7 +15,7 @@ from riskengine.config import Config
 
 DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"
-TABLES = ("challengeoutcome", "label", "entitylink", "assessment", "account", "apikey", "usagerecord",
+TABLES = ("challengeoutcome", "label", "entitylink", "assessment", "account", "apikey", "usagerecord", "pendinglinks",
           "rescorerun")
 
 

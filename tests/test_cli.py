@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,8 @@ def _free_port() -> int:
 def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
     port = _free_port()
     secret = CliRunner().invoke(main, ["keys", "create", "svc"]).output.strip()
-    proc_env = {**os.environ, **env, "RISKENGINE_GEOIP_CITY": str(MAXMIND / "GeoIP2-City-Test.mmdb")}
+    proc_env = {**os.environ, **env, "RISKENGINE_GEOIP_CITY": str(MAXMIND / "GeoIP2-City-Test.mmdb"),
+                "RISKENGINE_USAGE_FOLD_SECONDS": "0.2"}
     proc_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2", "--threads", "2"],
                             env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -102,6 +104,25 @@ def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
         line = next(ln for ln in metrics.splitlines()
                     if ln.startswith("riskengine_http_requests_total") and '/v1/assess' in ln)
         assert float(line.rsplit(" ", 1)[1]) == 6.0
+        # One usage batch: fewer than usage_fold_batches, so the workers' folder links it.
+        usage = {"records": [{"account_id": "acct_1", "occurred_at": "2026-11-20T10:00:00Z", "ip": "81.2.69.160",
+                              "device_id": "dv_usage"}]}
+        req = urllib.request.Request(f"{base}/v1/usage", data=json.dumps(usage).encode(),
+                                     headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 202
+        db = storage.make_engine(env["RISKENGINE_DATABASE_URL"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with db.connect() as conn:
+                if not conn.execute(text("SELECT COUNT(*) FROM pendinglinks")).scalar_one():
+                    break
+            time.sleep(0.1)
+        with db.connect() as conn:
+            t = datetime(2026, 11, 20, 10, tzinfo=timezone.utc).timestamp()      # device, ip and subnet
+            assert conn.execute(text("SELECT COUNT(*) FROM entitylink WHERE account_id = 'acct_1' "
+                                     "AND first_seen = :t"), {"t": t}).scalar_one() == 3
+        db.dispose()
     finally:
         proc.terminate()
         proc.wait(timeout=30)

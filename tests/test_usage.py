@@ -1,9 +1,16 @@
 """POST /v1/usage: all-or-nothing batches, the failing record named, links recorded."""
 from __future__ import annotations
 
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+
 from sqlalchemy import text
 
 from riskengine.schemas import ErrorBody
+from riskengine.usage import LinkFolder, start_folder
 
 
 def record(i=0, **over):
@@ -24,9 +31,16 @@ def test_accepts_a_batch_and_links_accounts(client, auth, app):
     resp = client.post("/v1/usage", json={"records": [record(i) for i in range(100)]}, headers=auth)
     assert resp.status_code == 202 and resp.json == {"accepted": 100}
     assert count(app, "SELECT COUNT(*) FROM usagerecord") == 100
-    # 7 accounts on one IP, one subnet and one device: 21 links, each with its event count.
+    # The links wait for more batches (config usage_fold_batches), then fold in at once.
+    assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 1
+    assert count(app, "SELECT COUNT(*) FROM entitylink") == 0
+    state = app.extensions["riskengine"]
+    assert state.folder.fold() == 1
+    assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
+    # 7 accounts on one IP, one subnet and one device: 21 links. Usage moves when a link was
+    # seen; entitylink.events counts signup and login events only.
     assert count(app, "SELECT COUNT(*) FROM entitylink") == 21
-    assert count(app, "SELECT SUM(events) FROM entitylink WHERE kind = 'ip'") == 100
+    assert count(app, "SELECT SUM(events) FROM entitylink WHERE kind = 'ip'") == 0
     assert count(app, "SELECT COUNT(*) FROM usagerecord WHERE device = 'dv_9c1e'") == 0    # hashed
     fp = count(app, "SELECT prompt_fp FROM usagerecord LIMIT 1")
     assert fp == int("9f3ac1d2e4b5a697", 16) - (1 << 64)          # stored as signed 64-bit
@@ -63,3 +77,214 @@ def test_scope(client, app):
     secret = create_key(app.extensions["riskengine"].db, "assess-only", ["assess"])
     resp = client.post("/v1/usage", json={"records": [record()]}, headers={"Authorization": f"Bearer {secret}"})
     assert resp.status_code == 403
+
+
+def post(client, auth, records):
+    return client.post("/v1/usage", json={"records": records}, headers=auth)
+
+
+def test_each_kind_of_bad_record_is_named(client, auth, app):
+    cases = [
+        ({"occurred_at": "2026-11-20T10:00:00"}, "records[3].occurred_at"),           # no time zone
+        ({"occurred_at": "2099-01-01T00:00:00Z"}, "records[3].occurred_at"),          # the future
+        ({"ip": "300.1.2.3"}, "records[3].ip"),
+        ({"device_id": "dv\x00x"}, "records[3].device_id"),
+        ({"account_id": "   "}, "records[3].account_id"),
+        ({"requests": "many"}, "records[3].requests"),
+        ({"reasoning_requested": "perhaps"}, "records[3].reasoning_requested"),
+        ({"model": "m" * 129}, "records[3].model"),
+    ]
+    for over, field in cases:
+        records = [record(i) for i in range(5)]
+        records[3].update(over)
+        resp = post(client, auth, records)
+        assert resp.status_code == 422, (over, resp.json)
+        assert resp.json["error"]["field"] == field and field in resp.json["error"]["message"]
+    records = [record(i) for i in range(5)]
+    del records[2]["account_id"]
+    resp = post(client, auth, records)
+    assert resp.json["error"] == {"code": "validation_error", "field": "records[2].account_id",
+                                  "message": "records[2].account_id is required"}
+    assert count(app, "SELECT COUNT(*) FROM usagerecord") == 0
+
+
+def test_body_shape_errors(client, auth):
+    headers = {**auth, "Content-Type": "application/json"}
+    assert client.post("/v1/usage", data=b'{"records": [', headers=headers).status_code == 400
+    resp = client.post("/v1/usage", data=b"[]", headers=headers)
+    assert resp.status_code == 422 and resp.json["error"]["field"] == "body"
+    resp = client.post("/v1/usage", data=b"{}", headers=headers)
+    assert resp.status_code == 422 and resp.json["error"]["field"] == "records"
+    resp = client.post("/v1/usage", data=b'{"records": [1]}', headers=headers)
+    assert resp.status_code == 422 and resp.json["error"]["field"] == "records[0]"
+    resp = client.post("/v1/usage", data=b'{"records": []}', headers={**auth, "Content-Type": "text/plain"})
+    assert resp.status_code == 415
+
+
+def test_values_are_normalised_as_in_the_other_routes(client, auth, app):
+    records = [record(0, account_id="  acct_x ", ip="::ffff:203.0.113.9", model=" large ", requests="2",
+                      occurred_at="2026-11-20T12:00:00+02:00", extra_field_from_a_newer_caller=1)]
+    assert post(client, auth, records).status_code == 202
+    with app.extensions["riskengine"].db.connect() as conn:
+        row = conn.execute(text("SELECT account_id, ip, model, requests, occurred_ts FROM usagerecord")).one()
+    ten_utc = datetime(2026, 11, 20, 10, tzinfo=timezone.utc).timestamp()
+    assert tuple(row) == ("acct_x", "203.0.113.9", "large", 2, ten_utc)
+
+
+def test_the_batch_lands_whole_or_not_at_all_when_storage_fails(client, auth, app):
+    # A record that passes validation but that the database refuses (here a trigger) must
+    # leave no rows and no links behind, and the caller gets a retryable 503, not a 500.
+    db = app.extensions["riskengine"].db
+    with db.begin() as conn:
+        if db.dialect.name == "sqlite":
+            conn.execute(text("CREATE TRIGGER usage_fails BEFORE INSERT ON usagerecord WHEN "
+                              "NEW.account_id = 'acct_poison' BEGIN SELECT RAISE(ABORT, 'poison'); END"))
+        else:
+            conn.execute(text("CREATE FUNCTION usage_fails() RETURNS trigger AS $$ BEGIN "
+                              "IF NEW.account_id = 'acct_poison' THEN RAISE EXCEPTION 'poison'; END IF; "
+                              "RETURN NEW; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER usage_fails BEFORE INSERT ON usagerecord "
+                              "FOR EACH ROW EXECUTE FUNCTION usage_fails()"))
+    records = [record(i) for i in range(20)] + [record(0, account_id="acct_poison")]
+    try:
+        resp = post(client, auth, records)
+        assert resp.status_code == 503
+        assert count(app, "SELECT COUNT(*) FROM usagerecord") == 0
+        assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
+        assert post(client, auth, records[:20]).status_code == 202
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("DROP TRIGGER usage_fails" + ("" if db.dialect.name == "sqlite" else " ON usagerecord")))
+
+
+def links(app) -> dict:
+    with app.extensions["riskengine"].db.connect() as conn:
+        rows = conn.execute(text("SELECT kind, value, account_id, first_seen, last_seen, events FROM entitylink"))
+        return {(k, v, a): (f, la, n) for k, v, a, f, la, n in rows}
+
+
+def expected_links(app, batches) -> dict:
+    """What entitylink must hold after these batches, worked out from the records alone."""
+    h = app.extensions["riskengine"].hasher
+    out = {}
+    for records in batches:
+        for r in records:
+            t = datetime.fromisoformat(r["occurred_at"].replace("Z", "+00:00")).timestamp()
+            subnet = r["ip"].rsplit(".", 1)[0] + ".0/24"
+            for key in (("device", h("device", r["device_id"])), ("ip", h("ip", r["ip"])),
+                        ("subnet", h("subnet", subnet))):
+                f, la, n = out.get((*key, r["account_id"]), (t, t, 0))
+                out[(*key, r["account_id"])] = (min(f, t), max(la, t), 0)
+    return out
+
+
+def varied(k, n=40):
+    return [record(i, ip=f"198.51.{k % 3}.{i % 5}", device_id=f"dv_{i % 4}", requests=1 + i % 3,
+                   occurred_at=f"2026-11-{10 + k}T1{i % 10}:00:0{i % 7}Z") for i in range(n)]
+
+
+def test_a_request_folds_once_enough_batches_wait_and_counts_exactly(config):
+    from dataclasses import replace
+    from riskengine.app import create_app
+    from riskengine.auth import create_key
+    app = create_app(replace(config, usage_fold_batches=3))
+    try:
+        auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, 'k', None)}"}
+        client = app.test_client()
+        batches = [varied(k) for k in range(3)]
+        for k, records in enumerate(batches[:2]):
+            assert post(client, auth, records).status_code == 202
+            assert count(app, "SELECT COUNT(*) FROM pendinglinks") == k + 1 and not links(app)
+        assert post(client, auth, batches[2]).status_code == 202      # no folder ran: the third request folds
+        assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
+        assert links(app) == expected_links(app, batches)
+    finally:
+        app.extensions["riskengine"].close()
+
+
+def test_a_failed_fold_keeps_the_batches_and_a_retry_counts_them_once(client, auth, app):
+    state = app.extensions["riskengine"]
+    batches = [varied(k) for k in range(2)]
+    for records in batches:
+        assert post(client, auth, records).status_code == 202
+    sqlite = state.db.dialect.name == "sqlite"
+    with state.db.begin() as conn:
+        if sqlite:
+            conn.execute(text("CREATE TRIGGER link_fails BEFORE INSERT ON entitylink "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:
+            conn.execute(text("CREATE FUNCTION link_fails() RETURNS trigger AS $$ BEGIN "
+                              "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER link_fails BEFORE INSERT ON entitylink "
+                              "FOR EACH ROW EXECUTE FUNCTION link_fails()"))
+    try:
+        with pytest.raises(Exception, match="disk full"):
+            LinkFolder(state.db, state.hasher).fold()
+        assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 2 and not links(app)
+    finally:
+        with state.db.begin() as conn:
+            conn.execute(text("DROP TRIGGER link_fails" + ("" if sqlite else " ON entitylink")))
+    assert state.folder.fold() == 2
+    assert links(app) == expected_links(app, batches)
+
+
+def test_concurrent_folders_count_each_batch_once(client, auth, app):
+    state = app.extensions["riskengine"]
+    batches = [varied(k, n=200) for k in range(7)]      # fewer than config.usage_fold_batches
+    for records in batches:
+        assert post(client, auth, records).status_code == 202
+    results, errors = [], []
+
+    def fold():
+        try:
+            # Folders of their own, as in separate workers or replicas.
+            results.append(LinkFolder(state.db, state.hasher).fold(batches=2))
+        except Exception as e:      # surfaced below
+            errors.append(e)
+    threads = [threading.Thread(target=fold) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and sum(results) == 7
+    assert links(app) == expected_links(app, batches)
+
+
+def test_the_workers_folder_folds_waiting_links(client, auth, app):
+    state = app.extensions["riskengine"]
+    batches = [varied(k) for k in range(2)]
+    for records in batches:
+        assert post(client, auth, records).status_code == 202
+    assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 2
+    stop = start_folder(state.folder, every=0.1)     # what each served worker runs
+    try:
+        deadline = time.monotonic() + 30
+        while count(app, "SELECT COUNT(*) FROM pendinglinks") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+    assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
+    assert links(app) == expected_links(app, batches)
+
+
+def test_a_folder_skips_links_it_already_wrote_within_its_tolerance(client, auth, app):
+    state = app.extensions["riskengine"]
+    folder = LinkFolder(state.db, state.hasher, tolerance=60)
+
+    def fold_one(minute, second):
+        stamp = f"2026-11-20T10:{minute:02d}:{second:02d}Z"
+        assert post(client, auth, [record(0, account_id="acct_z", occurred_at=stamp)]).status_code == 202
+        folder.fold()
+        rows = {k: v for k, v in links(app).items() if k[2] == "acct_z"}
+        assert len(rows) == 3 and count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
+        return {(f, la) for f, la, _ in rows.values()}
+
+    at = lambda m, s: datetime(2026, 11, 20, 10, m, s, tzinfo=timezone.utc).timestamp()  # noqa: E731
+    assert fold_one(10, 0) == {(at(10, 0), at(10, 0))}
+    assert fold_one(10, 50) == {(at(10, 0), at(10, 0))}         # 50 s later: within tolerance, not rewritten
+    assert fold_one(11, 30) == {(at(10, 0), at(11, 30))}        # 90 s later: rewritten
+    assert fold_one(9, 0) == {(at(9, 0), at(11, 30))}           # earlier than known: first_seen moves back
+    other = LinkFolder(state.db, state.hasher, tolerance=60)    # another worker remembers nothing
+    assert post(client, auth, [record(0, account_id="acct_z", occurred_at="2026-11-20T10:12:00Z")]).status_code == 202
+    other.fold()
+    assert {(f, la) for (_, _, a), (f, la, _) in links(app).items() if a == "acct_z"} == {(at(9, 0), at(12, 0))}
