@@ -289,16 +289,24 @@ class _Raced(Exception):
 
 def start_folder(folder: LinkFolder, every: float) -> threading.Event:
     """A daemon thread that folds waiting links about every `every` seconds, so usage links
-    reach entitylink within about that long. Each served worker runs one; one at a time
-    folds (LinkFolder.fold). Set the returned event to stop it."""
+    reach entitylink within about that long. Each served worker starts one; on SQLite one
+    of them folds for the machine and the others stand by to take over if its process
+    ends: one folder remembers every use it wrote, so it rewrites the fewest links.
+    Set the returned event to stop it."""
     stop = threading.Event()
 
+    def fold_while_mine():
+        with storage.alone(folder.db, "folder") as mine:
+            while mine and not stop.wait(every * random.uniform(0.5, 1.5)):
+                try:
+                    folder.fold()
+                except Exception:     # the database is down or busy: the next round retries
+                    log.warning("folding usage links failed; retrying", exc_info=True)
+
     def loop():
-        while not stop.wait(every * random.uniform(0.5, 1.5)):
-            try:
-                folder.fold()
-            except Exception:     # the database is down or busy: the next round retries
-                log.warning("folding usage links failed; retrying", exc_info=True)
+        while not stop.is_set():
+            fold_while_mine()
+            stop.wait(every)
 
     threading.Thread(target=loop, name="usage-link-folder", daemon=True).start()
     return stop

@@ -288,3 +288,30 @@ def test_a_folder_skips_links_it_already_wrote_within_its_tolerance(client, auth
     assert post(client, auth, [record(0, account_id="acct_z", occurred_at="2026-11-20T10:12:00Z")]).status_code == 202
     other.fold()
     assert {(f, la) for (_, _, a), (f, la, _) in links(app).items() if a == "acct_z"} == {(at(9, 0), at(12, 0))}
+
+
+def test_one_folder_folds_for_the_machine_and_another_takes_over(client, auth, app):
+    state = app.extensions["riskengine"]
+
+    def folded_within(seconds=30):
+        deadline = time.monotonic() + seconds
+        while count(app, "SELECT COUNT(*) FROM pendinglinks") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
+
+    first, second = LinkFolder(state.db, state.hasher), LinkFolder(state.db, state.hasher)
+    stop_first = start_folder(first, every=0.1)
+    assert post(client, auth, varied(0)).status_code == 202 and folded_within()
+    stop_second = start_folder(second, every=0.1)
+    try:
+        for k in (1, 2):
+            assert post(client, auth, varied(k)).status_code == 202 and folded_within()
+        sqlite = state.db.dialect.name == "sqlite"      # PostgreSQL replicas fold side by side
+        assert first.written and (not second.written or not sqlite)   # the second stood by
+        stop_first.set()                                      # the first worker's process ends
+        assert post(client, auth, varied(3)).status_code == 202 and folded_within()
+        assert second.written
+    finally:
+        stop_first.set()
+        stop_second.set()
+    assert links(app) == expected_links(app, [varied(k) for k in range(4)])
