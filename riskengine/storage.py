@@ -240,14 +240,12 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
     A repeated event_id raises IntegrityError from the first insert: the caller rolls back
     and answers from the stored assessment. Links are written in a fixed order so that
     concurrent writers on PostgreSQL take row locks in the same order (no deadlocks)."""
-    link_sql, account_sql = _upserts(conn.dialect.name)
+    account_sql = _upserts(conn.dialect.name)[1]
     conn.execute(A.insert(), row)
     t = row["occurred_ts"]
     _driver(conn, account_sql, {"id": row["account_id"], "t": t, "asm": row["id"], "decision": row["decision"],
                                "score": row.get("score"), **{f: account.get(f) for f in ACCOUNT_FIELDS}})
-    if links:
-        _driver(conn, link_sql, [{"kind": k, "value": v, "account_id": row["account_id"], "first": t, "last": t,
-                                 "n": 1} for k, v in sorted(links.items())])
+    upsert_links(conn, [(k, v, row["account_id"], t, t, 1) for k, v in links.items()])
 
 
 USAGE_COLUMNS = ("account_id", "occurred_ts", "ip", "device", "api_key_id", "model", "requests", "input_tokens",
@@ -308,7 +306,7 @@ def upsert_links(conn: Connection, links: list[tuple]) -> None:
     if conn.dialect.name == "sqlite":
         _insert_many(conn, _LINK_INSERT, links, _LINK_CONFLICT.format(least="MIN", greatest="MAX"))
     else:
-        conn.execute(_upserts(conn.dialect.name)[0], [dict(zip(LINK_PARAMS, r)) for r in links])
+        _driver(conn, _upserts(conn.dialect.name)[0], [dict(zip(LINK_PARAMS, r)) for r in links])
 
 
 # ---------------------------------------------------------------- labels, challenges, reads
