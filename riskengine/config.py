@@ -51,7 +51,7 @@ class Config:
     max_body_bytes: int = 1 << 20
     usage_max_body_bytes: int = 16 << 20
     # Usage links wait in pendinglinks; each served worker folds them into the link table
-    # about every usage_fold_seconds (usage.LinkFolder), merging many batches into one pass
+    # about every usage_fold_seconds (usage_links.LinkFolder), merging many batches into one pass
     # over its indexes. A request folds itself once usage_fold_batches wait (no folder ran).
     usage_fold_batches: int = 64
     usage_fold_seconds: float = 5.0

@@ -13,7 +13,7 @@ from .hashing import Hasher, load_hash_key
 from .model import RiskModel, newest_model_dir
 from .policy import Policy
 from .signals.ip import GeoIPReaders
-from .usage import LinkFolder
+from .usage_links import LinkFolder
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ def _child_exit(server, worker):
 
 def _post_worker_init(worker):
     # Each worker runs a usage-link folder; one at a time folds (usage.LinkFolder.fold).
-    from .usage import start_folder
+    from .usage_links import start_folder
     state = worker.wsgi.extensions["riskengine"]
     start_folder(state.folder, state.config.usage_fold_seconds)
 

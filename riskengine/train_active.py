@@ -22,7 +22,8 @@ from .model import RiskModel
 from .rescore import ACTIVE_FEATURES, partition_features, population
 from .signals.ip import GeoIPReaders
 from .train import TARGETS, calibration_map, pick_threshold, write_model
-from .usage import LinkFolder, batch_of, ingest
+from .usage import batch_of, ingest
+from .usage_links import LinkFolder
 
 WINDOW = 7 * 86400.0
 HEAVY_SEGMENTS = ("startup_batch", "researcher", "shared_team")

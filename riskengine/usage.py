@@ -5,13 +5,8 @@ The batch schema is a msgspec Struct, not a pydantic model like the other bodies
 without building Python dicts first (scripts/bench_ingest.py shows the split)."""
 from __future__ import annotations
 
-import itertools
-import logging
-import random
 import re
-import threading
 import time
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -22,9 +17,7 @@ from . import storage
 from .errors import ApiError
 from .hashing import Hasher
 from .schemas import canonical_ip
-from .signals.ip import subnet_of
-
-log = logging.getLogger(__name__)
+from .usage_links import LinkFolder, pack
 
 FUTURE_SLACK = 300.0
 MAX_USAGE_RECORDS = 10_000
@@ -50,7 +43,6 @@ class UsageBatch(msgspec.Struct, forbid_unknown_fields=False):
 
 # strict=False: the same lax coercions the pydantic bodies allow ("5" and 5.0 for 5).
 _DECODER = msgspec.json.Decoder(UsageBatch, strict=False)
-_UNPACK = msgspec.msgpack.Decoder(list[tuple[str, str | None, str | None, float, float]])
 _AT = re.compile(r"^(?P<msg>.*) - at `\$(?P<path>[^`]*)`$", re.S)
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 
@@ -160,41 +152,9 @@ def _ip(i: int, raw: str, seen: dict[str, str]) -> str:
     return seen[raw]
 
 
-def links_of(uses: Iterable[tuple], hasher: Hasher) -> list[tuple]:
-    """The (device, ip, subnet) links that uses imply, merged, one per (kind, value, account):
-    tuples (kind, value, account_id, first, last, n) in storage.LINK_PARAMS order."""
-    by_ip: dict[tuple, list] = {}
-    by_device: dict[tuple, list] = {}
-    for account, ip, device, first, last in uses:
-        if ip:
-            _merge(by_ip, (ip, account), first, last)
-        if device:
-            _merge(by_device, (device, account), first, last)
-    by_subnet: dict[tuple, list] = {}
-    ip_hash = {ip: hasher.cached("ip", ip) for ip in {ip for ip, _ in by_ip}}
-    subnet_hash = {ip: hasher.cached("subnet", subnet_of(ip)) for ip in ip_hash}
-    for (ip, account), (first, last) in by_ip.items():
-        _merge(by_subnet, (subnet_hash[ip], account), first, last)
-    # events 0: entitylink.events counts signup and login events; usage moves first/last seen
-    return ([("device", d, a, f, la, 0) for (d, a), (f, la) in by_device.items()]
-            + [("ip", ip_hash[ip], a, f, la, 0) for (ip, a), (f, la) in by_ip.items()]
-            + [("subnet", sn, a, f, la, 0) for (sn, a), (f, la) in by_subnet.items()])
-
-
-def _merge(into: dict, key: tuple, first: float, last: float) -> None:
-    s = into.get(key)
-    if s is None:
-        into[key] = [first, last]
-        return
-    if first < s[0]:
-        s[0] = first
-    if last > s[1]:
-        s[1] = last
-
-
 def ingest(db, batch: UsageBatch, hasher: Hasher, folder: LinkFolder | None = None, fold_after: int = 1,
            now: float | None = None) -> int:
-    """Store a batch whole. Its links wait for the workers' folder (start_folder); once
+    """Store a batch whole. Its links wait for the workers' folder (usage_links.start_folder); once
     `fold_after` batches wait (no folder runs, or it fails), the request folds them itself."""
     rows, uses = to_rows(batch, hasher, now)
     with storage.writing(db, storage.BULK_WAIT_MS / 1000, storage.BULK_POLL_S) as conn:
@@ -202,111 +162,3 @@ def ingest(db, batch: UsageBatch, hasher: Hasher, folder: LinkFolder | None = No
     if waiting >= fold_after:
         (folder or LinkFolder(db, hasher)).fold()
     return len(rows)
-
-
-def pack(uses: list[tuple]) -> bytes:
-    """A batch's uses as stored until folded (MessagePack: compact, and decoded in C)."""
-    return msgspec.msgpack.encode(uses)
-
-
-class LinkFolder:
-    """Folds waiting usage links into entitylink, for one database.
-
-    The links are worked out before the write transaction, so ingestion is not held up by
-    hashing and merging. The transaction deletes the batches it folds and writes their
-    links together: a crash folds nothing twice and loses nothing, and a folder that finds
-    its batches already gone (another replica folded them meanwhile) rolls back.
-
-    An active account's links would be rewritten on every fold, though all that changes is
-    last_seen by a few seconds. The folder remembers the uses (account, ip, device, span) it
-    wrote and skips a use whose span it already wrote to within `tolerance` seconds, before
-    any hashing: the three links a use implies were stored with at least that span, and
-    stored spans only ever widen, so what it remembers is a safe lower bound. Usage
-    refreshes when a link was seen, not entitylink.events, which counts signup and login
-    events."""
-
-    def __init__(self, db, hasher: Hasher, tolerance: float = 60.0, remember: int = 1_000_000,
-                 forget_after: float = 3600.0):
-        self.db, self.hasher, self.tolerance = db, hasher, tolerance
-        self.remember, self.forget_after = remember, forget_after
-        self.written: dict[tuple, tuple[float, float]] = {}
-        self.since = time.monotonic()
-        self.lock = threading.Lock()
-
-    def fold(self, batches: int = 64) -> int:
-        """Fold until no batch waits, `batches` at a time; returns the batches folded here
-        (0 at once when another thread or process on this machine is folding)."""
-        if not self.lock.acquire(blocking=False):
-            return 0
-        try:
-            with storage.alone(self.db, "fold") as alone:
-                return self._fold(batches) if alone else 0
-        finally:
-            self.lock.release()
-
-    def _fold(self, batches: int) -> int:
-        folded = 0
-        while True:
-            with self.db.connect() as conn:
-                taken = storage.pending_links(conn, batches)
-            if not taken:
-                return folded
-            uses = self._changed(itertools.chain.from_iterable(_UNPACK.decode(blob) for _, blob in taken))
-            links = links_of(uses, self.hasher)
-            ids = [i for i, _ in taken]
-            try:
-                with storage.writing(self.db, storage.BULK_WAIT_MS / 1000, storage.BULK_POLL_S) as conn:
-                    if storage.delete_pending_links(conn, ids) != len(ids):
-                        raise _Raced
-                    storage.upsert_links(conn, links)
-            except _Raced:
-                continue
-            self._remember(uses)
-            folded += len(ids)
-
-    def _changed(self, uses: Iterable[tuple]) -> list[tuple]:
-        if time.monotonic() - self.since > self.forget_after or len(self.written) > self.remember:
-            self.written, self.since = {}, time.monotonic()    # bounded; and a purged link is relinked
-        written, tol = self.written, self.tolerance
-        out = []
-        for use in uses:
-            seen = written.get(use[:3])
-            if seen is None or use[3] < seen[0] or use[4] > seen[1] + tol:
-                out.append(use)
-        return out
-
-    def _remember(self, uses: list[tuple]) -> None:
-        written = self.written
-        for account, ip, device, first, last in uses:
-            seen = written.get((account, ip, device))
-            written[(account, ip, device)] = (first, last) if seen is None else (min(first, seen[0]),
-                                                                                max(last, seen[1]))
-
-
-class _Raced(Exception):
-    """Another folder took some of these batches first: roll back, read again."""
-
-
-def start_folder(folder: LinkFolder, every: float) -> threading.Event:
-    """A daemon thread that folds waiting links about every `every` seconds, so usage links
-    reach entitylink within about that long. Each served worker starts one; on SQLite one
-    of them folds for the machine and the others stand by to take over if its process
-    ends: one folder remembers every use it wrote, so it rewrites the fewest links.
-    Set the returned event to stop it."""
-    stop = threading.Event()
-
-    def fold_while_mine():
-        with storage.alone(folder.db, "folder") as mine:
-            while mine and not stop.wait(every * random.uniform(0.5, 1.5)):
-                try:
-                    folder.fold()
-                except Exception:     # the database is down or busy: the next round retries
-                    log.warning("folding usage links failed; retrying", exc_info=True)
-
-    def loop():
-        while not stop.is_set():
-            fold_while_mine()
-            stop.wait(every)
-
-    threading.Thread(target=loop, name="usage-link-folder", daemon=True).start()
-    return stop

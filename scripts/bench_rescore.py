@@ -648,7 +648,7 @@ def load_usage(eng, plan: Plan, hasher, as_of: float) -> dict:
     import queue
     from riskengine import storage
     from riskengine.config import Config
-    from riskengine.usage import LinkFolder, pack
+    from riskengine.usage_links import LinkFolder, pack
     fold_after, folder = Config.usage_fold_batches, LinkFolder(eng, hasher)
     ctx = mp.get_context("fork")
     q = ctx.Queue(maxsize=4)

@@ -57,6 +57,8 @@ def test_keys_create_list_revoke(env, config):
 def test_unmigrated_database_is_refused_with_what_to_run(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     monkeypatch.setenv("RISKENGINE_DATABASE_URL", url)
+    # `serve` would set it for the rest of this test process (metrics of later tests)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     result = CliRunner().invoke(main, ["serve", "--port", "1"])
     assert result.exit_code != 0 and "riskengine db upgrade" in result.output
     with pytest.raises(Exception, match="riskengine db upgrade"):
