@@ -28,11 +28,10 @@ class Engine:
     readers: GeoIPReaders | None
     problems: list[str] = field(default_factory=list)   # what keeps /readyz from saying ready
     geoip_error: str | None = None     # set when a configured GeoIP file failed to open
-    folder: LinkFolder | None = None   # folds usage links into entitylink (built with the engine)
+    folder: LinkFolder = field(init=False)    # folds usage links into entitylink
 
     def __post_init__(self):
-        if self.folder is None:
-            self.folder = LinkFolder(self.db, self.hasher)
+        self.folder = LinkFolder(self.db, self.hasher)
 
     @classmethod
     def build(cls, config: Config, check_schema: bool = True) -> "Engine":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from functools import lru_cache
 from pathlib import Path
 
 
@@ -20,13 +19,12 @@ class Hasher:
             raise ValueError("hash key must be at least 16 bytes")
         # BLAKE2b takes keys of up to 64 bytes; a longer secret is condensed first.
         self._key = key if len(key) <= 64 else hashlib.sha256(key).digest()
-        # Usage batches hash the same devices and addresses batch after batch.
-        self.cached = lru_cache(maxsize=65_536)(self.__call__)
         self._memos: dict[str, dict] = {}
 
     def memo(self, name: str, cap: int = 262_144) -> dict:
-        """A plain dict for a hot loop to keep hashes in, bound to this key (a dict lookup
-        costs a fraction of an lru_cache call); emptied when it reaches `cap` entries."""
+        """A plain dict for a hot loop to keep hashes in, bound to this key: usage batches hash
+        the same devices and addresses batch after batch (a dict lookup costs a fraction of
+        an lru_cache call). Emptied when it reaches `cap` entries."""
         memo = self._memos.setdefault(name, {})
         if len(memo) >= cap:
             memo.clear()

@@ -401,18 +401,24 @@ def _gate(path: str):
         return gate
 
 
+def _sqlite_file(engine: Engine) -> str | None:
+    """The absolute path of an engine's SQLite file; None for PostgreSQL or an in-memory database."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    return os.path.abspath(path) if path and path != ":memory:" else None
+
+
 @contextmanager
 def writing(engine: Engine, timeout_s: float, poll_s: float = 0.0002):
     """A write transaction. On SQLite, writers queue: threads of this process on a lock,
     other processes on a file lock polled every `poll_s` (0.2 ms for logins). SQLite's own
     busy handler would sleep 1, 2, 5, 10... ms between tries, which is what a login's p99
     pays under load. Bulk writers poll less often: their waits are long, their work big."""
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:":
+    path = _sqlite_file(engine)
+    if path is None:
         with engine.begin() as conn:
             yield conn
         return
-    lock, fd, _ = _gate(os.path.abspath(path))
+    lock, fd, _ = _gate(path)
     deadline = time.monotonic() + timeout_s
     if not lock.acquire(timeout=timeout_s):
         raise WriteBusy("timed out waiting for this process's other writers")
@@ -439,11 +445,11 @@ def alone(engine: Engine, name: str):
     """True when no other process on this machine holds `name` for this SQLite database (then
     this one does, until the block ends); False at once otherwise. Always True on PostgreSQL,
     whose callers must be safe when run side by side."""
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:":
+    path = _sqlite_file(engine)
+    if path is None:
         yield True
         return
-    fd = os.open(os.path.abspath(path) + f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path + f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -82,12 +82,12 @@ def _refuse_nul(batch: UsageBatch) -> None:
 def _named(message: str) -> ApiError:
     m = _AT.match(message)
     msg, field = (m["msg"], m["path"].lstrip(".")) if m else (message, "")
-    if not field and not _MISSING.match(msg):
-        return ApiError(422, "body must be a JSON object with a `records` array", field="body")
     missing = _MISSING.match(msg)
     if missing:
         field = f"{field}.{missing['name']}" if field else missing["name"]
         return ApiError(422, f"{field} is required", field=field)
+    if not field:
+        return ApiError(422, "body must be a JSON object with a `records` array", field="body")
     if field == "records" and "length <=" in msg:
         return ApiError(413, f"at most {MAX_USAGE_RECORDS} records a call", field="records")
     return ApiError(422, f"{field}: {msg}", field=field)
@@ -140,7 +140,7 @@ def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tupl
 
 def _device(raw: str, seen: dict[str, str | None], hasher: Hasher) -> str | None:
     value = raw.strip()
-    seen[raw] = hasher.cached("device", value) if value else None
+    seen[raw] = hasher("device", value) if value else None
     return seen[raw]
 
 

@@ -31,13 +31,15 @@ def links_of(uses: Iterable[tuple], hasher: Hasher) -> list[tuple]:
         if device:
             _merge(by_device, (device, account), first, last)
     by_subnet: dict[tuple, list] = {}
-    ip_hash = {ip: hasher.cached("ip", ip) for ip in {ip for ip, _ in by_ip}}
-    subnet_hash = {ip: hasher.cached("subnet", subnet_of(ip)) for ip in ip_hash}
+    hashes = hasher.memo("usage link ip")      # canonical ip -> (ip hash, subnet hash)
+    for ip, _ in by_ip:
+        if ip not in hashes:
+            hashes[ip] = (hasher("ip", ip), hasher("subnet", subnet_of(ip)))
     for (ip, account), (first, last) in by_ip.items():
-        _merge(by_subnet, (subnet_hash[ip], account), first, last)
+        _merge(by_subnet, (hashes[ip][1], account), first, last)
     # events 0: entitylink.events counts signup and login events; usage moves first/last seen
     return ([("device", d, a, f, la, 0) for (d, a), (f, la) in by_device.items()]
-            + [("ip", ip_hash[ip], a, f, la, 0) for (ip, a), (f, la) in by_ip.items()]
+            + [("ip", hashes[ip][0], a, f, la, 0) for (ip, a), (f, la) in by_ip.items()]
             + [("subnet", sn, a, f, la, 0) for (sn, a), (f, la) in by_subnet.items()])
 
 
@@ -77,7 +79,7 @@ class LinkFolder:
                  forget_after: float = 3600.0):
         self.db, self.hasher, self.tolerance = db, hasher, tolerance
         self.remember, self.forget_after = remember, forget_after
-        self.written: dict[tuple, tuple[float, float]] = {}
+        self.written: dict[tuple, list[float]] = {}      # (account, ip, device) -> [first, last]
         self.since = time.monotonic()
         self.lock = threading.Lock()
 
@@ -124,11 +126,8 @@ class LinkFolder:
         return out
 
     def _remember(self, uses: list[tuple]) -> None:
-        written = self.written
         for account, ip, device, first, last in uses:
-            seen = written.get((account, ip, device))
-            written[(account, ip, device)] = (first, last) if seen is None else (min(first, seen[0]),
-                                                                                max(last, seen[1]))
+            _merge(self.written, (account, ip, device), first, last)
 
 
 class _Raced(Exception):
