@@ -1,43 +1,5 @@
-"""Application factory: create_app(config) builds everything; importing builds nothing."""
-from __future__ import annotations
+"""`riskengine.app:create_app` for WSGI servers that were pointed at it: the factory lives in
+`riskengine.web`."""
+from riskengine.web.app import create_app
 
-import time
-
-from flask import Flask, g, request
-
-from . import api, errors, ops
-from .auth import KeyCache
-from .config import Config
-from .engine import Engine
-from .metrics import LATENCY, MODEL_INFO, REQUESTS
-
-
-def create_app(config: Config | dict | None = None, engine: Engine | None = None) -> Flask:
-    cfg = Config.coerce(config)
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = cfg.usage_max_body_bytes
-    state = engine or Engine.build(cfg)
-    app.extensions["riskengine"] = state
-    app.extensions["riskengine.keys"] = KeyCache(cfg.key_cache_seconds)
-    MODEL_INFO.labels(state.model.version if state.model else "none", state.policy.version).set(1)
-    errors.register(app)
-    # An encoded slash in an id must not be merged and redirected to another resource.
-    app.url_map.merge_slashes = False
-    app.register_blueprint(api.bp)
-    app.register_blueprint(ops.bp)
-
-    @app.before_request
-    def _start():
-        g.started = time.perf_counter()
-        # Only the usage route takes big batches; everything else is capped at 1 MiB.
-        big = request.endpoint == "api.usage_route"
-        request.max_content_length = cfg.usage_max_body_bytes if big else cfg.max_body_bytes
-
-    @app.after_request
-    def _observe(response):
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
-        return response
-
-    return app
+__all__ = ["create_app"]

@@ -9,12 +9,12 @@ import click
 
 
 def _config():
-    from .config import Config
+    from riskengine.config import Config
     return Config.from_env()
 
 
 def _db(cfg):
-    from . import storage
+    from riskengine import storage
     return storage.make_engine(cfg.database_url, max(cfg.db_timeout_ms, 5000))
 
 
@@ -36,16 +36,16 @@ def serve(host, port, workers, threads):
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="riskengine-metrics-")
     cfg = _config()
-    from . import migrate
-    from .hashing import load_hash_key
+    from riskengine.storage import migrate
+    from riskengine.hashing import load_hash_key
     try:
         migrate.require_current(_db(cfg))
     except migrate.NotMigrated as e:
         raise click.ClickException(str(e))
     load_hash_key(cfg.hash_key, cfg.hash_key_file)   # create it once, before workers race for it
-    from .storage import optimize
+    from riskengine.storage import optimize
     optimize(_db(cfg))                                # fresh planner statistics for the workers
-    from .server import run
+    from riskengine.web.server import run
     run(host, port, workers or os.cpu_count() or 2, threads)
 
 
@@ -59,7 +59,7 @@ def db():
 @db.command("upgrade")
 def db_upgrade():
     """Create or migrate the schema to the newest revision."""
-    from . import migrate
+    from riskengine.storage import migrate
     cfg = _config()
     migrate.upgrade(_db(cfg))
     click.echo(f"database at revision {migrate.head()}")
@@ -78,7 +78,7 @@ def keys():
 def keys_create(name, scopes):
     """Create a key; prints the secret alone on stdout."""
     from sqlalchemy.exc import IntegrityError
-    from .auth import create_key
+    from riskengine.web.auth import create_key
     try:
         secret = create_key(_db(_config()), name, list(scopes) or None)
     except ValueError as e:
@@ -92,7 +92,7 @@ def keys_create(name, scopes):
 def keys_list():
     """List keys (names and scopes, never secrets)."""
     from datetime import datetime, timezone
-    from . import storage
+    from riskengine import storage
     with _db(_config()).connect() as conn:
         for name, scopes, created, revoked in storage.list_keys(conn):
             when = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -105,7 +105,7 @@ def keys_list():
 def keys_revoke(name):
     """Revoke a key by name."""
     import time
-    from . import storage
+    from riskengine import storage
     with _db(_config()).begin() as conn:
         if not storage.revoke_key(conn, name, time.time()):
             raise click.ClickException(f"no active key named {name!r}")
@@ -121,7 +121,7 @@ def keys_revoke(name):
 @click.option("--days", default=30, show_default=True)
 def simulate(out, seed, accounts, days):
     """Write a simulated world: GeoIP .mmdb files and a JSON-lines event stream with labels."""
-    from .sim.export import export_world
+    from riskengine.sim.export import export_world
     summary = export_world(out, seed=seed, accounts=accounts, days=days)
     click.echo(summary)
 
@@ -137,10 +137,10 @@ def simulate(out, seed, accounts, days):
 def train(seed, accounts, days, out, version, kind):
     """Train, calibrate and threshold a model on the simulated world; write it under models/."""
     if kind == "active":
-        from .train_active import train_active
+        from riskengine.training.active_model import train_active
         path = train_active(out_dir=out, seed=seed, accounts=accounts, days=days, version=version, log=click.echo)
     else:
-        from .train import train_and_write
+        from riskengine.training.assess_model import train_and_write
         path = train_and_write(out_dir=out, seed=seed, accounts=accounts, days=days, version=version,
                                log=click.echo)
     click.echo(f"model written to {path}")
@@ -163,7 +163,7 @@ def _duration(value: str) -> float:
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def rescore(since, changes, webhook, dask_address, progress):
     """Re-score every account active within the window (assessments or usage)."""
-    from .rescore_cli import run_from_cli
+    from riskengine.rescore.command import run_from_cli
     click.echo(run_from_cli(_duration(since), changes, webhook, dask_address, progress))
 
 
@@ -173,7 +173,7 @@ def rescore(since, changes, webhook, dask_address, progress):
 @click.option("--seed", default=11, show_default=True)
 def demo(port, events, seed):
     """Start the service on a simulated world and replay signups and logins through it."""
-    from .demo import run_demo
+    from riskengine.demo import run_demo
     sys.exit(run_demo(port=port, events=events, seed=seed, echo=click.echo))
 
 

@@ -19,7 +19,7 @@ DECISIONS = ("allow", "challenge", "block")
 
 
 def run_demo(port: int = 8765, events: int = 3000, seed: int = 11, echo=print, clients: int = 4) -> int:
-    from .sim.world import build_world
+    from riskengine.sim.world import build_world
     days = 10
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=days + 1)
     world = build_world(seed=seed, accounts=max(100, events // 8), days=days, start=start)

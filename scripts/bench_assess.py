@@ -164,7 +164,7 @@ def model_dir(arg: str | None) -> str | None:
         return arg
     if os.environ.get("RISKENGINE_MODEL"):
         return os.environ["RISKENGINE_MODEL"]
-    from riskengine.model import newest_model_dir
+    from riskengine.scoring.model import newest_model_dir
     found = newest_model_dir(ROOT / "models")
     if found is not None:
         return str(found)
@@ -420,7 +420,7 @@ class Prefill:
     def __init__(self, n_assessments: int, n_accounts: int, days: int, seed: int, anchor: float,
                  hasher, readers, model_version: str | None, policy_version: str):
         import numpy as np
-        from riskengine.features import FEATURES
+        from riskengine.scoring.features import FEATURES
         from riskengine.sim.rand import Rand
         self.np = np
         self.N, self.A, self.days, self.anchor = n_assessments, n_accounts, days, anchor
@@ -671,7 +671,7 @@ def write_prefill(eng, args, geo: dict, model: str | None) -> dict:
     import multiprocessing as mp
     from sqlalchemy import insert
     from riskengine import storage
-    from riskengine.policy import Policy
+    from riskengine.scoring.policy import Policy
     model_version = json.loads((Path(model) / "meta.json").read_text())["version"] if model else None
     anchor = math.floor(time.time() / 3600) * 3600 - 86400.0     # a day back: bench events stay in the past
     ctx = mp.get_context("fork")
@@ -742,7 +742,8 @@ def sqlite_bulk_engine(path: Path):
 
 def prepare_database(args, geo: dict, model: str | None) -> tuple[str, dict, dict]:
     """(database url for the server, meta, sidecar). SQLite: a fresh copy of the cached prefill."""
-    from riskengine import migrate, storage
+    from riskengine.storage import migrate
+    from riskengine import storage
     VAR.mkdir(parents=True, exist_ok=True)
     key = prefill_key(args, args.geoip)
     if args.database_url:
@@ -812,7 +813,8 @@ def prepare_external(args, geo, model, key) -> tuple[str, dict, dict]:
     """PostgreSQL (or any --database-url): prefilled in place once; later runs reuse it and add
     their own writes (use --rebuild to empty the riskengine tables and prefill again)."""
     from sqlalchemy import func, select, text
-    from riskengine import migrate, storage
+    from riskengine.storage import migrate
+    from riskengine import storage
     url = args.database_url
     ukey = hashlib.sha256(f"{url}|{key}".encode()).hexdigest()[:10]
     meta_p, side_p = VAR / f"external-{ukey}.json", VAR / f"external-{ukey}.sidecar.pickle"

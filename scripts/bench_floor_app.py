@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-floor-metrics-")
 
-    from riskengine.server import Server, options
+    from riskengine.web.server import Server, options
 
     class FloorServer(Server):
         def load(self):

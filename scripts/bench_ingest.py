@@ -131,8 +131,8 @@ def split_batches(bodies: list[bytes], database_url: str) -> dict[str, float]:
     over `bodies` of parse, rows, insert, and the fold of all their links shared out."""
     from riskengine import storage
     from riskengine.hashing import Hasher
-    from riskengine.usage import parse_batch, to_rows
-    from riskengine.usage_links import LinkFolder, pack
+    from riskengine.usage.ingest import parse_batch, to_rows
+    from riskengine.usage.links import LinkFolder, pack
     eng = storage.make_engine(database_url, 500)
     hasher = Hasher(b"bench-ingest-hash-key-0123456789")
     out = dict.fromkeys(("parse_and_validate", "rows", "insert", "fold_links"), 0.0)
@@ -160,7 +160,7 @@ def drain(database_url: str) -> float:
     """Seconds to fold the links the server left waiting: part of ingesting them."""
     from riskengine import storage
     from riskengine.hashing import Hasher
-    from riskengine.usage_links import LinkFolder
+    from riskengine.usage.links import LinkFolder
     eng = storage.make_engine(database_url, 500)
     t = time.perf_counter()
     LinkFolder(eng, Hasher(b"bench-ingest-hash-key-0123456789")).fold()

@@ -450,7 +450,7 @@ def _flip(fp: np.ndarray, rng, max_bits: int) -> np.ndarray:
 
 
 def _tz_offset(tz: str | None, at: float) -> float:
-    from riskengine.behaviour import utc_offset
+    from riskengine.rescore.behaviour import utc_offset
     return utc_offset(tz, at)
 
 
@@ -459,10 +459,11 @@ def _tz_offset(tz: str | None, at: float) -> float:
 def signup_pool(geo: dict, work: Path) -> dict:
     """Real signup assessments: a small simulated world's signups run through assess.assess
     on a scratch database, captured where they reach storage.record. Keyed by fraud."""
-    from riskengine import assess as assess_mod
-    from riskengine import migrate, storage
+    from riskengine.scoring import assess as assess_mod
+    from riskengine.storage import migrate
+    from riskengine import storage
     from riskengine.config import Config
-    from riskengine.engine import Engine
+    from riskengine.runtime import Engine
     from riskengine.schemas import AssessRequest
     from riskengine.sim import build_world
     for suffix in ("", "-wal", "-shm"):
@@ -624,7 +625,7 @@ def _usage_producer(q, plan: Plan, hasher, as_of: float) -> None:
     """Child process: POST /v1/usage minus HTTP and storage: records -> UsageBatch -> to_rows."""
     import traceback
     try:
-        from riskengine.usage import batch_of, to_rows
+        from riskengine.usage.ingest import batch_of, to_rows
         split = {"build": 0.0, "validate": 0.0, "to_rows": 0.0}
         tb = time.perf_counter()
         for batch in plan.usage_batches():
@@ -648,7 +649,7 @@ def load_usage(eng, plan: Plan, hasher, as_of: float) -> dict:
     import queue
     from riskengine import storage
     from riskengine.config import Config
-    from riskengine.usage_links import LinkFolder, pack
+    from riskengine.usage.links import LinkFolder, pack
     fold_after, folder = Config.usage_fold_batches, LinkFolder(eng, hasher)
     ctx = mp.get_context("fork")
     q = ctx.Queue(maxsize=4)
@@ -735,7 +736,8 @@ def run_loader(url: str, args, geo: dict, as_of: float, meta_path: Path) -> dict
 
 def prepare_sqlite(args, geo: dict) -> tuple[str, dict, Path]:
     """(url of a fresh working copy, data meta, working copy path)."""
-    from riskengine import migrate, storage
+    from riskengine.storage import migrate
+    from riskengine import storage
     VAR.mkdir(parents=True, exist_ok=True)
     key = cache_key(args)
     stem = VAR / f"rescore-{args.accounts}-{args.records}-{key}"
@@ -789,7 +791,8 @@ def prepare_postgres(args, geo: dict) -> tuple[str, dict, None]:
     CREATE DATABASE <name>_work TEMPLATE <name>, so every run starts from the same data."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-    from riskengine import migrate, storage
+    from riskengine.storage import migrate
+    from riskengine import storage
     url = args.database_url
     u = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
     name = u.database
@@ -905,7 +908,9 @@ class Probe:
         return wrapper
 
     def install(self, engine, active):
-        from riskengine import behaviour, rescore, storage
+        from riskengine.rescore import behaviour
+        from riskengine.rescore import job as rescore
+        from riskengine import storage
         probe = self
         orig_call = rescore.Phases.__call__
 
@@ -985,11 +990,11 @@ class _TimedResult:
 # =============================================================================== the job
 
 def run_job(url: str, meta: dict, args, geo: dict) -> dict:
-    from riskengine import rescore
+    from riskengine.rescore import job as rescore
     from riskengine.config import Config
-    from riskengine.engine import Engine
-    from riskengine.model import RiskModel
-    from riskengine.rescore_cli import active_model_dir
+    from riskengine.runtime import Engine
+    from riskengine.scoring.model import RiskModel
+    from riskengine.rescore.command import active_model_dir
     as_of = meta["as_of"]
     since = duration(args.since)
     engine = Engine.build(Config(database_url=url, hash_key=HASH_KEY, hash_key_file=str(VAR / "unused-hash.key"),
@@ -1070,7 +1075,7 @@ def run_job(url: str, meta: dict, args, geo: dict) -> dict:
 
 def matrix_stats(matrix) -> dict:
     """A look at what the job computed (is the synthetic world doing what it should?)."""
-    from riskengine.rescore import ACTIVE_FEATURES
+    from riskengine.rescore.job import ACTIVE_FEATURES
     if matrix is None:
         return {}
     out = {}
@@ -1103,7 +1108,7 @@ def code_fingerprint() -> dict:
 def measure_floor(active, matrix, n_rows: int, repeats: int) -> dict:
     """The model alone over the job's own matrix (or a same-shaped random one if the split
     timers were off): best of `repeats`."""
-    from riskengine.rescore import ACTIVE_FEATURES
+    from riskengine.rescore.job import ACTIVE_FEATURES
     source = "job matrix"
     if matrix is None:
         rng = np.random.default_rng(0)

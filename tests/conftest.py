@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from riskengine import migrate, storage
-from riskengine.app import create_app
-from riskengine.auth import create_key
+from riskengine.storage import migrate
+from riskengine import storage
+from riskengine.web.app import create_app
+from riskengine.web.auth import create_key
 from riskengine.config import Config
 
 DATA = Path(__file__).parent / "data"

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from riskengine.app import create_app
-from riskengine.auth import create_key
-from riskengine.engine import Engine
-from riskengine.policy import Policy
+from riskengine.web.app import create_app
+from riskengine.web.auth import create_key
+from riskengine.runtime import Engine
+from riskengine.scoring.policy import Policy
 from tests.test_api import signup
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)

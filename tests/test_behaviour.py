@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskengine.behaviour import IPTable, UsageColumns, usage_features, utc_offset
-from riskengine.features import haversine_km
+from riskengine.rescore.behaviour import IPTable, UsageColumns, usage_features, utc_offset
+from riskengine.scoring.features import haversine_km
 from riskengine.signals.ip import GeoIPReaders
 from tests.conftest import MAXMIND
 

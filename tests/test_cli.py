@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from riskengine import storage
-from riskengine.app import create_app
+from riskengine.web.app import create_app
 from riskengine.cli import main
 from tests.conftest import MAXMIND
 from tests.test_api import signup

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from riskengine.clusters import KINDS, cluster_features, components, link_edges, rarity
+from riskengine.rescore.clusters import KINDS, cluster_features, components, link_edges, rarity
 
 LN200 = math.log(200)
 

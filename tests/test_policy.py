@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from riskengine.policy import Facts, Policy, PolicyError
+from riskengine.scoring.policy import Facts, Policy, PolicyError
 
 
 def facts(**over) -> Facts:

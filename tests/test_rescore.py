@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from riskengine import rescore
+from riskengine.rescore import job as rescore
 from riskengine.cli import main
-from riskengine.engine import Engine
-from riskengine.model import RiskModel
-from riskengine.rescore_cli import active_model_dir
-from riskengine.webhook import Webhook, signature
+from riskengine.runtime import Engine
+from riskengine.scoring.model import RiskModel
+from riskengine.rescore.command import active_model_dir
+from riskengine.rescore.webhook import Webhook, signature
 from tests.test_api import signup
 
 NOW = time.time()

@@ -6,8 +6,8 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from riskengine import templates
-from riskengine.templates import near_duplicate_pairs, template_families, template_sharing
+from riskengine.rescore import templates
+from riskengine.rescore.templates import near_duplicate_pairs, template_families, template_sharing
 
 U = np.uint64
 BASE = U(0x9E3779B97F4A7C15)

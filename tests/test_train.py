@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from riskengine.features import FEATURES
-from riskengine.model import RiskModel, newest_model_dir
-from riskengine.train import pick_threshold, split, train_and_write
+from riskengine.scoring.features import FEATURES
+from riskengine.scoring.model import RiskModel, newest_model_dir
+from riskengine.training.assess_model import pick_threshold, split, train_and_write
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_pick_threshold_respects_the_rate():
 
 
 def test_split_never_lets_a_campaign_straddle():
-    from riskengine.train import Dataset
+    from riskengine.training.assess_model import Dataset
     n = 12
     camp = np.array(["legit"] * 6 + ["farm"] * 6)
     cid = np.array(["legit"] * 6 + ["farm-1"] * 2 + ["farm-2"] * 2 + ["farm-3"] * 2)

@@ -6,9 +6,9 @@ writes the world's own GeoIP2-City / GeoLite2-ASN / GeoIP2-Anonymous-IP database
 features are computed by the same signal code that serves.
 """
 
-from .geo import Geo, SimNetwork, get_geo, write_geoip
-from .identity import SimDevice
-from .world import ATTACK_KINDS, CampaignInfo, SimAccount, SimEvent, World, build_world
+from riskengine.sim.geo import Geo, SimNetwork, get_geo, write_geoip
+from riskengine.sim.identity import SimDevice
+from riskengine.sim.world import ATTACK_KINDS, CampaignInfo, SimAccount, SimEvent, World, build_world
 
 __all__ = ["ATTACK_KINDS", "CampaignInfo", "Geo", "SimAccount", "SimDevice", "SimEvent", "SimNetwork",
            "World", "build_world", "get_geo", "write_geoip"]

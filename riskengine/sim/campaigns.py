@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from . import identity as idt
-from .geo import COUNTRIES, SimNetwork
-from .identity import SimDevice
-from .rand import Rand, Weighted
-from .world import UTC, WORK_HOURS, Builder, CampaignInfo, SimAccount
+from riskengine.sim import identity as idt
+from riskengine.sim.geo import COUNTRIES, SimNetwork
+from riskengine.sim.identity import SimDevice
+from riskengine.sim.rand import Rand, Weighted
+from riskengine.sim.world import UTC, WORK_HOURS, Builder, CampaignInfo, SimAccount
 
 SIGNUP_KIND_SHARE = {"bulk_farm": 0.30, "alias_farm": 0.15, "antidetect_farm": 0.25, "hydra": 0.30}
 TARGET_COUNTRIES = ("US", "GB", "CA", "AU", "DE", "FR", "NL")

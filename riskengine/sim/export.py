@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def export_world(out: str | Path, seed: int = 7, accounts: int = 5000, days: int = 30) -> str:
-    from .world import build_world
+    from riskengine.sim.world import build_world
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     world = build_world(seed=seed, accounts=accounts, days=days)

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
-from .rand import Rand, Weighted
+from riskengine.sim.rand import Rand, Weighted
 
 GEO_SEED = 20261101  # fixed: the geography does not depend on a world's seed
 

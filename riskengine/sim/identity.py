@@ -6,8 +6,8 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 
-from .geo import COUNTRIES
-from .rand import Rand, Weighted
+from riskengine.sim.geo import COUNTRIES
+from riskengine.sim.rand import Rand, Weighted
 
 # ---------------------------------------------------------------------------------------
 # Names (lists alternate male/female so the index parity gives a gender where needed)

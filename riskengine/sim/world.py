@@ -20,10 +20,10 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from . import identity as idt
-from .geo import COUNTRIES, LEGIT_COUNTRIES, RESTRICTED, City, Geo, SimNetwork, Site, get_geo
-from .identity import SimDevice
-from .rand import Rand, Weighted
+from riskengine.sim import identity as idt
+from riskengine.sim.geo import COUNTRIES, LEGIT_COUNTRIES, RESTRICTED, City, Geo, SimNetwork, Site, get_geo
+from riskengine.sim.identity import SimDevice
+from riskengine.sim.rand import Rand, Weighted
 
 UTC = timezone.utc
 DEFAULT_START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -730,7 +730,7 @@ def build_world(seed: int = 7, accounts: int = 5000, days: int = 30, start: date
     ``start`` (default 2026-10-01 UTC), plus attack campaigns creating about
     ``attack_share * accounts`` fake accounts and takeover / spray attempts against the
     legitimate ones.  Deterministic for a seed."""
-    from .campaigns import Campaigns
+    from riskengine.sim.campaigns import Campaigns
 
     if days < 2:
         raise ValueError("days must be >= 2")

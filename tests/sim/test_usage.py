@@ -16,13 +16,8 @@ import pytest
 from riskengine.sim import build_world
 from riskengine.sim.geo import distance_km
 from riskengine.sim.usage import (
-    ABUSIVE_SEGMENTS,
-    HEAVY_LEGIT_SEGMENTS,
-    QUOTA_REQUESTS_PER_DAY,
-    USAGE_SEGMENTS,
-    simulate_usage,
-)
-from riskengine.usage import batch_of, parse_batch
+    ABUSIVE_SEGMENTS, HEAVY_LEGIT_SEGMENTS, QUOTA_REQUESTS_PER_DAY, USAGE_SEGMENTS, simulate_usage)
+from riskengine.usage.ingest import batch_of, parse_batch
 
 FIELDS = {"account_id", "occurred_at", "ip", "device_id", "api_key_id", "model", "requests", "input_tokens",
           "output_tokens", "prompt_fingerprint", "reasoning_requested"}

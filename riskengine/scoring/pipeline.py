@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from . import storage
-from .features import Signals, build_features
-from .hashing import Hasher
-from .schemas import AssessRequest
-from .signals.device import device_signals
-from .signals.email import email_signals
-from .signals.ip import GeoIPReaders, ip_signals
-from .signals.payment import payment_signals
-from .signals.phone import phone_signals
+from riskengine import storage
+from riskengine.scoring.features import Signals, build_features
+from riskengine.hashing import Hasher
+from riskengine.schemas import AssessRequest
+from riskengine.signals.device import device_signals
+from riskengine.signals.email import email_signals
+from riskengine.signals.ip import GeoIPReaders, ip_signals
+from riskengine.signals.payment import payment_signals
+from riskengine.signals.phone import phone_signals
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Alembic environment: migrations run from `riskengine db upgrade` with the configured URL."""
 from alembic import context
 
-from riskengine import tables  # noqa: F401  (registers the tables on the metadata)
+from riskengine.storage import tables  # noqa: F401  (registers the tables on the metadata)
 from sqlmodel import SQLModel
 
 target_metadata = SQLModel.metadata

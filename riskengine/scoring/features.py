@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .signals.device import DeviceSignals
-from .signals.email import EmailSignals
-from .signals.ip import IPSignals
-from .signals.payment import PaymentSignals
-from .signals.phone import PhoneSignals
-from .storage import History
+from riskengine.signals.device import DeviceSignals
+from riskengine.signals.email import EmailSignals
+from riskengine.signals.ip import IPSignals
+from riskengine.signals.payment import PaymentSignals
+from riskengine.signals.phone import PhoneSignals
+from riskengine.storage import History
 
 NAN = float("nan")
 

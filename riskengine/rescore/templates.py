@@ -31,8 +31,8 @@ from itertools import combinations
 
 import numpy as np
 
-from .runs import pairs_within as _pairs_within
-from .runs import ranks as _ranks
+from riskengine.rescore.runs import pairs_within as _pairs_within
+from riskengine.rescore.runs import ranks as _ranks
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 

@@ -12,7 +12,7 @@ def _child_exit(server, worker):
 
 def _post_worker_init(worker):
     # Each worker runs a usage-link folder; one at a time folds (usage.LinkFolder.fold).
-    from .usage_links import start_folder
+    from riskengine.usage.links import start_folder
     state = worker.wsgi.extensions["riskengine"]
     start_folder(state.folder, state.config.usage_fold_seconds)
 
@@ -27,7 +27,7 @@ class Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from .app import create_app
+        from riskengine.web.app import create_app
         return create_app()
 
 

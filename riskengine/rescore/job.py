@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import storage
-from .behaviour import BEHAVIOUR_FEATURES, IPTable, UsageColumns, usage_features
-from .clusters import cluster_features, components, link_edges
-from .features import FEATURES
-from .ids import assessment_id, ulid
-from .templates import template_families, template_sharing
+from riskengine import storage
+from riskengine.rescore.behaviour import BEHAVIOUR_FEATURES, IPTable, UsageColumns, usage_features
+from riskengine.rescore.clusters import cluster_features, components, link_edges
+from riskengine.scoring.features import FEATURES
+from riskengine.ids import assessment_id, ulid
+from riskengine.rescore.templates import template_families, template_sharing
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +410,7 @@ def _score(engine, active_model, pop, todo, since, as_of, dask_address, partitio
         with engine.db.connect() as conn:
             return [(todo, score_partition(conn, pop, todo, engine.readers, engine.model, active_model,
                                            since, as_of, phases))]
-    from .rescore_dask import score_on_dask
+    from riskengine.rescore.dask import score_on_dask
     with phases("dask (load+features+predict)"):
         return score_on_dask(dask_address, engine, active_model, pop, _partitions(todo, partitions), since, as_of)
 

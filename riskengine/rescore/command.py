@@ -5,9 +5,9 @@ import os
 
 import click
 
-from .config import Config, models_dir
-from .engine import Engine
-from .model import RiskModel, newest_model_dir
+from riskengine.config import Config, models_dir
+from riskengine.runtime import Engine
+from riskengine.scoring.model import RiskModel, newest_model_dir
 
 
 def active_model_dir() -> str:
@@ -20,8 +20,8 @@ def active_model_dir() -> str:
 
 def run_from_cli(since_seconds: float, changes: str | None, webhook_url: str | None,
                  dask_address: str | None, progress: bool) -> str:
-    from . import rescore
-    from .webhook import Webhook
+    from riskengine.rescore import job as rescore
+    from riskengine.rescore.webhook import Webhook
     cfg = Config.from_env()
     engine = Engine.build(cfg)
     if engine.model is None:

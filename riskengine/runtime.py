@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine as DbEngine
 
-from . import migrate, storage
-from .config import Config, models_dir
-from .hashing import Hasher, load_hash_key
-from .model import RiskModel, newest_model_dir
-from .policy import Policy
-from .signals.ip import GeoIPReaders
-from .usage_links import LinkFolder
+from riskengine.storage import migrate
+from riskengine import storage
+from riskengine.config import Config, models_dir
+from riskengine.hashing import Hasher, load_hash_key
+from riskengine.scoring.model import RiskModel, newest_model_dir
+from riskengine.scoring.policy import Policy
+from riskengine.signals.ip import GeoIPReaders
+from riskengine.usage.links import LinkFolder
 
 log = logging.getLogger(__name__)
 

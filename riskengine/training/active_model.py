@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import migrate, storage
-from .hashing import Hasher
-from .model import RiskModel
-from .rescore import ACTIVE_FEATURES, partition_features, population
-from .signals.ip import GeoIPReaders
-from .train import TARGETS, calibration_map, pick_threshold, write_model
-from .usage import batch_of, ingest
-from .usage_links import LinkFolder
+from riskengine.storage import migrate
+from riskengine import storage
+from riskengine.hashing import Hasher
+from riskengine.scoring.model import RiskModel
+from riskengine.rescore.job import ACTIVE_FEATURES, partition_features, population
+from riskengine.signals.ip import GeoIPReaders
+from riskengine.training.assess_model import TARGETS, calibration_map, pick_threshold, write_model
+from riskengine.usage.ingest import batch_of, ingest
+from riskengine.usage.links import LinkFolder
 
 WINDOW = 7 * 86400.0
 HEAVY_SEGMENTS = ("startup_batch", "researcher", "shared_team")
@@ -62,7 +63,7 @@ def snapshot_rows(db, readers, assess_model, at: float):
 
 
 def build_dataset(world, usage, assess_model, workdir: Path, log=print):
-    from .train import replay
+    from riskengine.training.assess_model import replay
     geoip = world.write_geoip(workdir / "geoip")
     db = storage.make_engine(f"sqlite:///{workdir / 'active.db'}", 30_000)
     migrate.upgrade(db)
@@ -112,10 +113,10 @@ def train_active(out_dir="models", seed=7, accounts=3000, days=30, version=None,
     import xgboost as xgb
     from sklearn.model_selection import GroupKFold
 
-    from .config import models_dir
-    from .model import newest_model_dir
-    from .sim.usage import simulate_usage
-    from .sim.world import build_world
+    from riskengine.config import models_dir
+    from riskengine.scoring.model import newest_model_dir
+    from riskengine.sim.usage import simulate_usage
+    from riskengine.sim.world import build_world
     started = time.perf_counter()
     assess_dir = newest_model_dir(models_dir())
     assess_model = RiskModel.load(assess_dir)
@@ -150,7 +151,7 @@ def train_active(out_dir="models", seed=7, accounts=3000, days=30, version=None,
                          "data": "simulated (riskengine.sim.world + riskengine.sim.usage)",
                          "command": f"riskengine train --kind active --seed {seed} --accounts {accounts} "
                                     f"--days {days} --version {version}"}}
-    from .model_card import render_active_card
+    from riskengine.training.model_card import render_active_card
     path = write_model(Path(out_dir) / version, booster, meta, render_active_card(meta))
     log(json.dumps(metrics["test"], indent=1))
     log(f"trained in {time.perf_counter() - started:.0f}s")

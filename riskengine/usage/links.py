@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 import msgspec
 
-from . import storage
-from .hashing import Hasher
-from .signals.ip import subnet_of
+from riskengine import storage
+from riskengine.hashing import Hasher
+from riskengine.signals.ip import subnet_of
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import DEFAULT_POLICY
+from riskengine.config import DEFAULT_POLICY
 
 SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
 LIST_FIELDS = ("emails", "domains", "ip_ranges", "device_ids", "card_fingerprints", "accounts")

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
-from . import migrate, storage
-from .features import FEATURES, vector
-from .hashing import Hasher
-from .pipeline import compute_signals, link_keys, observe
-from .schemas import AssessRequest
-from .signals.ip import GeoIPReaders
+from riskengine.storage import migrate
+from riskengine import storage
+from riskengine.scoring.features import FEATURES, vector
+from riskengine.hashing import Hasher
+from riskengine.scoring.pipeline import compute_signals, link_keys, observe
+from riskengine.schemas import AssessRequest
+from riskengine.signals.ip import GeoIPReaders
 
 TARGETS = {"challenge": 0.01, "block": 0.001}     # share of legitimate events, per event type
 PARAMS = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 5, "eta": 0.08,
@@ -180,7 +181,7 @@ def evaluate(probs: np.ndarray, ds: Dataset, mask: np.ndarray, th: dict) -> dict
 
 
 def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=None, log=print) -> Path:
-    from .sim.world import build_world
+    from riskengine.sim.world import build_world
     started = time.perf_counter()
     world = build_world(seed=seed, accounts=accounts, days=days)
     log(f"world: {len(world.events)} events (seed {seed}, {accounts} legitimate accounts, {days} days)")
@@ -205,7 +206,7 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
                          "data": "simulated (riskengine.sim.world)",
                          "command": f"riskengine train --seed {seed} --accounts {accounts} --days {days} "
                                     f"--version {version}"}}
-    from .model_card import render_card
+    from riskengine.training.model_card import render_card
     path = write_model(Path(out_dir) / version, booster, meta, render_card(meta))
     log(json.dumps(metrics["test"], indent=1))
     log(f"trained in {time.perf_counter() - started:.0f}s")

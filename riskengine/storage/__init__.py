@@ -22,7 +22,8 @@ from sqlalchemy import and_, bindparam, create_engine, event, insert, select, te
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from .tables import Account, ApiKey, Assessment, ChallengeOutcome, EntityLink, Label, PendingLinks, UsageRecord
+from riskengine.storage.tables import (
+    Account, ApiKey, Assessment, ChallengeOutcome, EntityLink, Label, PendingLinks, UsageRecord)
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -10,18 +10,18 @@ import time
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from . import storage
-from .engine import Engine
-from .errors import ApiError
-from .features import vector
-from .ids import assessment_id
-from .pipeline import Observation, compute_signals, link_keys, observe
-from .policy import Facts
-from .reasons import explain
-from .schemas import AssessRequest
-from .signals.device import timezone_countries
-from .signals.email import check_deliverability
-from .signals.ip import ip_signals
+from riskengine import storage
+from riskengine.runtime import Engine
+from riskengine.web.errors import ApiError
+from riskengine.scoring.features import vector
+from riskengine.ids import assessment_id
+from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe
+from riskengine.scoring.policy import Facts
+from riskengine.scoring.reasons import explain
+from riskengine.schemas import AssessRequest
+from riskengine.signals.device import timezone_countries
+from riskengine.signals.email import check_deliverability
+from riskengine.signals.ip import ip_signals
 
 log = logging.getLogger(__name__)
 FUTURE_SLACK = 300.0

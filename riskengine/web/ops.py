@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from . import __version__, storage
-from .metrics import render
-from .openapi import build
+from riskengine import __version__
+from riskengine import storage
+from riskengine.web.metrics import render
+from riskengine.web.openapi import build
 
 bp = Blueprint("ops", __name__)
 

@@ -24,7 +24,7 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    from .storage import optimize
+    from riskengine.storage import optimize
     command.upgrade(_alembic_config(engine), revision)
     optimize(engine)
 

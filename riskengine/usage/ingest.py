@@ -13,11 +13,11 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from . import storage
-from .errors import ApiError
-from .hashing import Hasher
-from .schemas import canonical_ip
-from .usage_links import LinkFolder, pack
+from riskengine import storage
+from riskengine.web.errors import ApiError
+from riskengine.hashing import Hasher
+from riskengine.schemas import canonical_ip
+from riskengine.usage.links import LinkFolder, pack
 
 FUTURE_SLACK = 300.0
 MAX_USAGE_RECORDS = 10_000

@@ -9,13 +9,13 @@ from datetime import datetime, timezone
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from . import storage
-from .assess import assess
-from .auth import require
-from .errors import ApiError, from_validation
-from .metrics import DECISIONS
-from .schemas import AssessRequest, ChallengeRequest, LabelRequest
-from .usage import ingest, parse_batch
+from riskengine import storage
+from riskengine.scoring.assess import assess
+from riskengine.web.auth import require
+from riskengine.web.errors import ApiError, from_validation
+from riskengine.web.metrics import DECISIONS
+from riskengine.schemas import AssessRequest, ChallengeRequest, LabelRequest
+from riskengine.usage.ingest import ingest, parse_batch
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import msgspec
 from pydantic.json_schema import models_json_schema
 
-from .schemas import (AccountResponse, AssessRequest, AssessResponse, ChallengeRequest, ErrorBody,
-                      LabelRequest, LabelResponse, UsageAccepted)
-from .usage import UsageBatch
+from riskengine.schemas import (
+    AccountResponse, AssessRequest, AssessResponse, ChallengeRequest, ErrorBody, LabelRequest, LabelResponse, UsageAccepted)
+from riskengine.usage.ingest import UsageBatch
 
 MODELS = [AssessRequest, AssessResponse, LabelRequest, LabelResponse, ChallengeRequest, AccountResponse, ErrorBody,
           UsageAccepted]

@@ -11,15 +11,15 @@ from functools import lru_cache
 @lru_cache(maxsize=4)
 def _worker_state(database_url: str, timeout_ms: int, geoip: tuple, assess_dir: str, active_dir: str):
     """Opened once per worker process and reused by every task it runs."""
-    from . import storage
-    from .model import RiskModel
-    from .signals.ip import GeoIPReaders
+    from riskengine import storage
+    from riskengine.scoring.model import RiskModel
+    from riskengine.signals.ip import GeoIPReaders
     db = storage.make_engine(database_url, timeout_ms)
     return db, GeoIPReaders.open(*geoip), RiskModel.load(assess_dir), RiskModel.load(active_dir)
 
 
 def _score_remote(spec: dict, pop, rows):
-    from .rescore import score_partition
+    from riskengine.rescore.job import score_partition
     db, readers, assess_model, active_model = _worker_state(
         spec["database_url"], spec["timeout_ms"], spec["geoip"], spec["assess_dir"], spec["active_dir"])
     with db.connect() as conn:

@@ -15,8 +15,8 @@ from functools import wraps
 from flask import current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import storage
-from .errors import ApiError
+from riskengine import storage
+from riskengine.web.errors import ApiError
 
 SCOPES = ("assess", "usage", "labels", "read", "admin")
 
