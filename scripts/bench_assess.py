@@ -679,7 +679,7 @@ def write_prefill(eng, args, geo: dict, model: str | None) -> dict:
     # SQLite: the child serializes the JSON columns and the rows go in through a copy of the
     # assessment table whose JSON columns are TEXT, so that work overlaps with the inserts too.
     json_text = eng.dialect.name == "sqlite"
-    asm_table = _json_as_text(storage.A) if json_text else storage.A
+    asm_table = _json_as_text(storage.assessments.A) if json_text else storage.assessments.A
     child = ctx.Process(target=_generate, args=(q, args, geo, model_version, Policy.load(None).version, anchor,
                                                 json_text), daemon=True)
     started = time.monotonic()
@@ -701,9 +701,9 @@ def write_prefill(eng, args, geo: dict, model: str | None) -> dict:
             acc, asm, links = payload
             t = time.monotonic()
             with eng.begin() as conn:
-                conn.execute(insert(storage.ACC), acc)
+                conn.execute(insert(storage.assessments.ACC), acc)
                 conn.execute(insert(asm_table), asm)
-                conn.execute(insert(storage.L), links)
+                conn.execute(insert(storage.links.L), links)
             ins += time.monotonic() - t
             if time.monotonic() - last_log > 15:
                 last_log = time.monotonic()
@@ -821,7 +821,7 @@ def prepare_external(args, geo, model, key) -> tuple[str, dict, dict]:
     eng = storage.make_engine(url, 600_000)
     migrate.upgrade(eng)
     with eng.connect() as conn:
-        have = conn.execute(select(func.count()).select_from(storage.A)).scalar_one()
+        have = conn.execute(select(func.count()).select_from(storage.assessments.A)).scalar_one()
     if args.rebuild or not (meta_p.exists() and side_p.exists()) or have < args.assessments:
         if have and not args.rebuild:
             raise SystemExit(f"{url} already holds {have:,} assessments that this script did not write "

@@ -20,8 +20,8 @@ def test_links_keep_first_and_last_seen_whatever_the_arrival_order(db_url):
         storage.record(conn, row(2, "a", 2 * DAY), {}, {"device": "d1"})      # late arrival, older event
         storage.record(conn, row(3, "a", 5 * DAY), {}, {"device": "d1"})
     with eng.connect() as conn:
-        got = conn.execute(storage.L.select()).mappings().one()
-        acc = conn.execute(storage.ACC.select()).mappings().one()
+        got = conn.execute(storage.links.L.select()).mappings().one()
+        acc = conn.execute(storage.assessments.ACC.select()).mappings().one()
     assert (got["first_seen"], got["last_seen"], got["events"]) == (2 * DAY, 10 * DAY, 3)
     # The account's latest decision is the newest event's, not the last to arrive.
     assert acc["created_ts"] == 2 * DAY and acc["last_assessment_id"] == "asm_1"
@@ -36,7 +36,7 @@ def test_history_counts_other_accounts_per_window(db_url):
             storage.record(conn, row(i, f"other{i}", t - age * DAY), {}, {"payment": "card1", "ip": f"ip{i}"})
         storage.record(conn, row(99, "me", t - 1 * DAY), {}, {"payment": "card1"})
     with eng.connect() as conn:
-        h = storage.history(conn, "me", {"payment": "card1"}, t, ip=None, asn=None, device=None, country=None)
+        h = storage.read_history(conn, "me", {"payment": "card1"}, t, ip=None, asn=None, device=None, country=None)
     assert h.shared["payment"] == {"1h": 1, "24h": 2, "7d": 3, "30d": 4}
     assert h.linked_accounts == 4 and h.account_known and round(h.account_age_days, 3) == 1.0
     eng.dispose()
@@ -52,7 +52,7 @@ def test_failed_logins_and_asn_signups(db_url):
         for i in range(3):
             storage.record(conn, row(20 + i, f"s{i}", t - 600, ip_asn=64500), {}, {})
     with eng.connect() as conn:
-        h = storage.history(conn, "v0", {}, t, ip="203.0.113.5", asn=64500, device=None, country=None)
+        h = storage.read_history(conn, "v0", {}, t, ip="203.0.113.5", asn=64500, device=None, country=None)
     assert (h.failed_logins_account_1h, h.failed_logins_account_24h) == (1, 2)
     assert (h.failed_logins_ip_1h, h.accounts_failed_ip_1h) == (5, 5)
     assert h.signups_per_asn_1h == 3
@@ -64,10 +64,10 @@ def test_sharing_counts_stop_at_the_cap(db_url):
     eng = storage.make_engine(db_url)
     t = 5 * DAY
     with eng.begin() as conn:
-        conn.execute(insert(storage.L), [{"kind": "subnet", "value": "nat", "account_id": f"a{i}", "first_seen": t - i,
+        conn.execute(insert(storage.links.L), [{"kind": "subnet", "value": "nat", "account_id": f"a{i}", "first_seen": t - i,
                                           "last_seen": t - i, "events": 1} for i in range(storage.SHARE_CAP + 50)])
     with eng.connect() as conn:
-        h = storage.history(conn, "me", {"subnet": "nat"}, t, ip=None, asn=None, device=None, country=None)
+        h = storage.read_history(conn, "me", {"subnet": "nat"}, t, ip=None, asn=None, device=None, country=None)
     assert h.shared["subnet"]["30d"] == storage.SHARE_CAP
     assert h.shared["subnet"]["1h"] == storage.SHARE_CAP     # all within the hour, capped all the same
     eng.dispose()
@@ -90,5 +90,5 @@ def test_writers_queue_on_the_write_gate(db_url):
         th.join(30)
     assert sorted(done) == list(range(8))
     with eng.connect() as conn:
-        assert len(conn.execute(storage.L.select()).all()) == 8
+        assert len(conn.execute(storage.links.L.select()).all()) == 8
     eng.dispose()

@@ -12,7 +12,7 @@ from riskengine.signals.email import EmailSignals
 from riskengine.signals.ip import IPSignals
 from riskengine.signals.payment import PaymentSignals
 from riskengine.signals.phone import PhoneSignals
-from riskengine.storage import History
+from riskengine.scoring.history import History
 
 NAN = float("nan")
 

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 
 from riskengine import storage
 from riskengine.scoring.features import Signals, build_features
+from riskengine.scoring.history import History
 from riskengine.hashing import Hasher
 from riskengine.schemas import AssessRequest
 from riskengine.signals.device import device_signals
@@ -21,7 +22,7 @@ from riskengine.signals.phone import phone_signals
 class Observation:
     signals: Signals
     links: dict[str, str]          # link kind -> keyed hash (or plain value for non-PII kinds)
-    history: storage.History | None
+    history: History | None
     features: dict[str, float]
     deliverable: object = ...      # bool | None once checked; Ellipsis: not checked (off)
 
@@ -67,7 +68,7 @@ def observe(conn: Connection | None, req: AssessRequest, s: Signals, links: dict
     """History (when a connection is given) and features for one event as of time t."""
     h = None
     if conn is not None:
-        h = storage.history(
+        h = storage.read_history(
             conn, req.account.id, {k: v for k, v in links.items() if k in storage.LINK_KINDS}, t,
             ip=req.ip, asn=s.ip.asn if s.ip else None, device=links.get("device"), country=links.get("country"))
     login_outcome = req.login.outcome if (req.event == "login" and req.login) else None

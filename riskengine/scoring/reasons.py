@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Callable
 
 from riskengine.scoring.features import Signals
-from riskengine.storage import History
+from riskengine.scoring.history import History
 
 # A feature speaks for its reason code only when its value points that way: a positive
 # contribution from `email_valid == 1` is the model's business, not a reason to show.

@@ -1,8 +1,8 @@
 """Alembic environment: migrations run from `riskengine db upgrade` with the configured URL."""
 from alembic import context
+from sqlmodel import SQLModel
 
 from riskengine.storage import tables  # noqa: F401  (registers the tables on the metadata)
-from sqlmodel import SQLModel
 
 target_metadata = SQLModel.metadata
 

@@ -4,10 +4,9 @@ Revision ID: 5fbf865b7d63
 Revises: 
 Create Date: 2026-11-28 04:17:10.466805
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = '5fbf865b7d63'
 down_revision = None

@@ -4,10 +4,9 @@ Revision ID: a7d40cc71ecd
 Revises: 5fbf865b7d63
 Create Date: 2026-11-28 04:42:04.904151
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = 'a7d40cc71ecd'
 down_revision = '5fbf865b7d63'

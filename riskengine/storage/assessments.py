@@ -1,0 +1,103 @@
+"""Assessments, accounts, labels and challenge outcomes."""
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.engine import Connection
+
+from riskengine.storage.engine import driver, least_greatest
+from riskengine.storage.links import linked_accounts, upsert_links
+from riskengine.storage.tables import Account, Assessment, ChallengeOutcome, Label
+
+A = Assessment.__table__
+
+
+ACC = Account.__table__
+
+
+EVENT_ID_SQL = select(A.c.request_hash, A.c.response).where(A.c.event_id == bindparam("event_id"))
+
+
+def find_by_event_id(conn: Connection, event_id: str):
+    return conn.execute(EVENT_ID_SQL, {"event_id": event_id}).first()
+
+
+ACCOUNT_FIELDS = ("email", "email_domain", "name", "country", "org_type")
+
+
+_UPSERT_ACCOUNT = """INSERT INTO account (id, created_ts, updated_ts, {fields}, last_assessment_id,
+  last_decision, last_score)
+VALUES (:id, :t, :t, {values}, :asm, :decision, :score)
+ON CONFLICT (id) DO UPDATE SET
+  created_ts = {least}(account.created_ts, excluded.created_ts),
+  updated_ts = {greatest}(account.updated_ts, excluded.updated_ts),
+  {coalesce},
+  last_assessment_id = CASE WHEN excluded.updated_ts >= account.updated_ts
+    THEN excluded.last_assessment_id ELSE account.last_assessment_id END,
+  last_decision = CASE WHEN excluded.updated_ts >= account.updated_ts
+    THEN excluded.last_decision ELSE account.last_decision END,
+  last_score = CASE WHEN excluded.updated_ts >= account.updated_ts
+    THEN excluded.last_score ELSE account.last_score END"""
+
+
+@functools.lru_cache(maxsize=4)
+def _account_upsert(dialect: str):
+    """The account upsert for this dialect: SQLite's two-argument MIN/MAX are PostgreSQL's
+    LEAST/GREATEST; everything else is the same SQL."""
+    return text(_UPSERT_ACCOUNT.format(
+        fields=", ".join(ACCOUNT_FIELDS), values=", ".join(f":{f}" for f in ACCOUNT_FIELDS),
+        coalesce=",\n  ".join(f"{f} = COALESCE(excluded.{f}, account.{f})" for f in ACCOUNT_FIELDS),
+        **least_greatest(dialect)))
+
+
+def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) -> None:
+    """Store one assessment, its account and its links in the caller's transaction.
+
+    A repeated event_id raises IntegrityError from the first insert: the caller rolls back
+    and answers from the stored assessment. Links are written in a fixed order so that
+    concurrent writers on PostgreSQL take row locks in the same order (no deadlocks)."""
+    account_sql = _account_upsert(conn.dialect.name)
+    conn.execute(A.insert(), row)
+    t = row["occurred_ts"]
+    driver(conn, account_sql, {"id": row["account_id"], "t": t, "asm": row["id"], "decision": row["decision"],
+                               "score": row.get("score"), **{f: account.get(f) for f in ACCOUNT_FIELDS}})
+    upsert_links(conn, [(k, v, row["account_id"], t, t, 1) for k, v in links.items()])
+
+
+def add_label(conn: Connection, account_id: str, label: str, source: str, note: str | None, t: float) -> dict:
+    res = conn.execute(insert(Label.__table__).values(
+        account_id=account_id, label=label, source=source, note=note, created_ts=t))
+    return {"id": res.inserted_primary_key[0], "account_id": account_id, "label": label,
+            "source": source, "note": note, "created_ts": t}
+
+
+def account_exists(conn: Connection, account_id: str) -> bool:
+    return conn.execute(select(ACC.c.id).where(ACC.c.id == account_id)).first() is not None
+
+
+def assessment_exists(conn: Connection, assessment_id: str) -> bool:
+    return conn.execute(select(A.c.id).where(A.c.id == assessment_id)).first() is not None
+
+
+def add_challenge_outcome(conn: Connection, assessment_id: str, outcome: str, t: float) -> None:
+    conn.execute(insert(ChallengeOutcome.__table__).values(assessment_id=assessment_id, outcome=outcome, created_ts=t))
+
+
+def account_view(conn: Connection, account_id: str, limit: int = 50):
+    acc = conn.execute(select(ACC).where(ACC.c.id == account_id)).mappings().first()
+    if acc is None:
+        return None
+    latest = None
+    if acc["last_assessment_id"]:
+        latest = conn.execute(select(A.c.response).where(A.c.id == acc["last_assessment_id"])).scalar_one_or_none()
+    assessments = conn.execute(
+        select(A.c.id, A.c.event, A.c.decision, A.c.score, A.c.occurred_ts, A.c.degraded)
+        .where(A.c.account_id == account_id).order_by(A.c.occurred_ts.desc()).limit(limit)
+    ).all()
+    labels = conn.execute(
+        select(Label.__table__).where(Label.__table__.c.account_id == account_id)
+        .order_by(Label.__table__.c.created_ts)
+    ).mappings().all()
+    return {"account": dict(acc), "latest": latest, "assessments": [tuple(r) for r in assessments],
+            "labels": [dict(r) for r in labels], "links": linked_accounts(conn, account_id)}

@@ -1,0 +1,90 @@
+"""Database engines for SQLite and PostgreSQL, and the helpers every storage module shares."""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+
+HOUR = 3600.0
+
+
+DAY = 86400.0
+
+
+WINDOWS = {"1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
+
+
+class StorageError(RuntimeError):
+    """The database failed or did not answer in time."""
+
+
+def make_engine(url: str, timeout_ms: int = 500) -> Engine:
+    if url.startswith("sqlite"):
+        eng = create_engine(url, connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False})
+
+        @event.listens_for(eng, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
+            cur.execute("PRAGMA cache_size=-65536")      # 64 MiB: big indexes take random inserts
+            cur.close()
+
+        return eng
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    opts = f"-c statement_timeout={int(timeout_ms)} -c lock_timeout={int(timeout_ms)}"
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_timeout=max(timeout_ms / 1000, 0.5),
+        connect_args={"connect_timeout": max(1, math.ceil(timeout_ms / 1000)), "options": opts},
+    )
+
+
+DRIVER_SQL: dict[tuple[int, str], str] = {}
+
+
+def driver(conn: Connection, stmt, params):
+    """Run a prebuilt text statement through the driver directly: on the login path
+    SQLAlchemy's per-execute bookkeeping cost as much as SQLite's work. sqlite3 takes the
+    :name style as is; psycopg wants %(name)s."""
+    key = (id(stmt), conn.dialect.name)
+    sql = DRIVER_SQL.get(key)
+    if sql is None:
+        sql = stmt.text if conn.dialect.name == "sqlite" else re.sub(r"(?<!:):(\w+)", r"%(\1)s", stmt.text)
+        DRIVER_SQL[key] = sql
+    return conn.exec_driver_sql(sql, params)
+
+
+def optimize(engine: Engine) -> None:
+    """Refresh SQLite's planner statistics (bounded work); PostgreSQL's autovacuum does this."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")   # sample, so big tables cost milliseconds
+            conn.exec_driver_sql("ANALYZE")
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def chunked(rows, size: int = 500_000):
+    """Lists of up to `size` rows from a cursor result (fetchmany) or any iterable."""
+    if hasattr(rows, "fetchmany"):
+        while block := rows.fetchmany(size):
+            yield block
+        return
+    it = iter(rows)
+    while block := list(itertools.islice(it, size)):
+        yield block
+
+
+def least_greatest(dialect: str) -> dict[str, str]:
+    """SQL's two-argument minimum and maximum: MIN/MAX on SQLite, LEAST/GREATEST on PostgreSQL."""
+    return {"least": "LEAST", "greatest": "GREATEST"} if dialect == "postgresql" else {"least": "MIN", "greatest": "MAX"}
