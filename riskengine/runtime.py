@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Engine:
+class Runtime:
     config: Config
     db: DbEngine
     hasher: Hasher
@@ -35,7 +35,7 @@ class Engine:
         self.folder = LinkFolder(self.db, self.hasher)
 
     @classmethod
-    def build(cls, config: Config, check_schema: bool = True) -> "Engine":
+    def build(cls, config: Config, check_schema: bool = True) -> "Runtime":
         db = storage.make_engine(config.database_url, config.db_timeout_ms)
         if check_schema:
             migrate.require_current(db)

@@ -463,7 +463,7 @@ def signup_pool(geo: dict, work: Path) -> dict:
     from riskengine.storage import migrate
     from riskengine import storage
     from riskengine.config import Config
-    from riskengine.runtime import Engine
+    from riskengine.runtime import Runtime
     from riskengine.schemas import AssessRequest
     from riskengine.sim import build_world
     for suffix in ("", "-wal", "-shm"):
@@ -471,7 +471,7 @@ def signup_pool(geo: dict, work: Path) -> dict:
     eng = storage.make_engine(f"sqlite:///{work}")
     migrate.upgrade(eng)
     eng.dispose()
-    engine = Engine.build(Config(database_url=f"sqlite:///{work}", hash_key=HASH_KEY, hash_key_file=str(work) + ".key",
+    engine = Runtime.build(Config(database_url=f"sqlite:///{work}", hash_key=HASH_KEY, hash_key_file=str(work) + ".key",
                                  geoip_city=geo["city"], geoip_asn=geo["asn"], geoip_anonymous=geo["anonymous"]))
     if engine.model is None:
         raise SystemExit("no assess model: " + "; ".join(engine.problems))
@@ -909,10 +909,11 @@ class Probe:
 
     def install(self, engine, active):
         from riskengine.rescore import behaviour
-        from riskengine.rescore import job as rescore
         from riskengine import storage
+        from riskengine.rescore import decide, job, partition, population
+        from riskengine.rescore import phases as rescore_phases
         probe = self
-        orig_call = rescore.Phases.__call__
+        orig_call = rescore_phases.Phases.__call__
 
         def phases_call(phases, name):
             timer = orig_call(phases, name)
@@ -927,7 +928,7 @@ class Probe:
                     return timer.__exit__(*exc)
             return _Tracked()
 
-        self.patch(rescore.Phases, "__call__", phases_call)
+        self.patch(rescore_phases.Phases, "__call__", phases_call)
         for name in ("active_accounts", "latest_labels"):
             self.patch(storage, name, self.timed(f"load: storage.{name}", getattr(storage, name)))
         for name in ("account_states", "usage_fingerprints", "link_rows", "usage_window", "latest_event_features"):
@@ -947,8 +948,11 @@ class Probe:
                             ("decide", "decide: decide (incl. _explain)"),
                             ("active_reasons", "decide: active_reasons"),
                             ("_rows", "write: _rows (build rows)"),
-                            ("_write_chunk", "write: _write_chunk (incl. rows + SQL)")) if hasattr(rescore, n)):
-            self.patch(rescore, name, self.timed(label, getattr(rescore, name)))
+                            ("_write_chunk", "write: _write_chunk (incl. rows + SQL)"))):
+            # Patched in every job module that calls it by name (the job's steps live in four).
+            for module in (population, partition, decide, job):
+                if hasattr(module, name):
+                    self.patch(module, name, self.timed(label, getattr(module, name)))
         for cls, name, label in ((behaviour.UsageColumns, "from_rows", "load: UsageColumns.from_rows (incl. fetch)"),
                                  (behaviour.IPTable, "lookup", "features: IPTable.lookup (GeoIP per distinct IP)")):
             fn = cls.__dict__[name].__func__
@@ -992,12 +996,12 @@ class _TimedResult:
 def run_job(url: str, meta: dict, args, geo: dict) -> dict:
     from riskengine.rescore import job as rescore
     from riskengine.config import Config
-    from riskengine.runtime import Engine
+    from riskengine.runtime import Runtime
     from riskengine.scoring.model import RiskModel
     from riskengine.rescore.command import active_model_dir
     as_of = meta["as_of"]
     since = duration(args.since)
-    engine = Engine.build(Config(database_url=url, hash_key=HASH_KEY, hash_key_file=str(VAR / "unused-hash.key"),
+    engine = Runtime.build(Config(database_url=url, hash_key=HASH_KEY, hash_key_file=str(VAR / "unused-hash.key"),
                                  geoip_city=geo["city"], geoip_asn=geo["asn"], geoip_anonymous=geo["anonymous"]))
     if engine.model is None:
         raise SystemExit("; ".join(engine.problems))
@@ -1008,7 +1012,7 @@ def run_job(url: str, meta: dict, args, geo: dict) -> dict:
         def _what_if(dbapi_conn, _record):
             for pragma in args.sqlite_pragma:
                 dbapi_conn.execute(f"PRAGMA {pragma}")
-        engine.db.dispose()          # connections opened by Engine.build don't have them
+        engine.db.dispose()          # connections opened by Runtime.build don't have them
     if args.active_model:
         os.environ["RISKENGINE_ACTIVE_MODEL"] = args.active_model
     active_dir = active_model_dir()
@@ -1075,7 +1079,7 @@ def run_job(url: str, meta: dict, args, geo: dict) -> dict:
 
 def matrix_stats(matrix) -> dict:
     """A look at what the job computed (is the synthetic world doing what it should?)."""
-    from riskengine.rescore.job import ACTIVE_FEATURES
+    from riskengine.rescore.partition import ACTIVE_FEATURES
     if matrix is None:
         return {}
     out = {}
@@ -1108,7 +1112,7 @@ def code_fingerprint() -> dict:
 def measure_floor(active, matrix, n_rows: int, repeats: int) -> dict:
     """The model alone over the job's own matrix (or a same-shaped random one if the split
     timers were off): best of `repeats`."""
-    from riskengine.rescore.job import ACTIVE_FEATURES
+    from riskengine.rescore.partition import ACTIVE_FEATURES
     source = "job matrix"
     if matrix is None:
         rng = np.random.default_rng(0)

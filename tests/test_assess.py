@@ -10,7 +10,7 @@ import pytest
 
 from riskengine.web.app import create_app
 from riskengine.web.auth import create_key
-from riskengine.runtime import Engine
+from riskengine.runtime import Runtime
 from riskengine.scoring.policy import Policy
 from tests.test_api import signup
 
@@ -91,9 +91,9 @@ def test_deny_and_allow_lists_restricted_regions_and_monitor_mode(config, db_url
     policy = Policy.load()
     policy.deny = type(policy.deny).parse({"domains": ["farm.example"]}, "deny")
     policy.allow = type(policy.allow).parse({"accounts": ["vip"]}, "allow")
-    engine = Engine.build(config)
+    engine = Runtime.build(config)
     engine.policy = policy
-    app = create_app(config, engine=engine)
+    app = create_app(config, runtime=engine)
     client = app.test_client()
     auth = {"Authorization": f"Bearer {create_key(engine.db, 'k', None)}"}
     denied = signup("acct_x")

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from riskengine.rescore import job as rescore
+from riskengine.rescore.population import population
 from riskengine.cli import main
-from riskengine.runtime import Engine
+from riskengine.runtime import Runtime
 from riskengine.scoring.model import RiskModel
 from riskengine.rescore.command import active_model_dir
 from riskengine.rescore.webhook import Webhook, signature
@@ -83,7 +84,7 @@ def env(config, monkeypatch):
 
 
 def rescore_rows(config):
-    with Engine.build(config).db.connect() as conn:
+    with Runtime.build(config).db.connect() as conn:
         return conn.execute(text("SELECT account_id, decision, decided_by, response FROM assessment "
                                  "WHERE event = 'rescore' ORDER BY account_id")).all()
 
@@ -117,7 +118,7 @@ def test_rescore_scores_clusters_and_reports_changes(world, env, client, auth, t
 
 def test_a_crashed_run_resumes_without_duplicates(world, env, monkeypatch):
     monkeypatch.setattr(rescore, "CHUNK", 4)
-    engine = Engine.build(env)
+    engine = Runtime.build(env)
     active = RiskModel.load(active_model_dir())
 
     class Dies:
@@ -140,7 +141,7 @@ def test_a_crashed_run_resumes_without_duplicates(world, env, monkeypatch):
 
 
 def test_one_bad_row_is_reported_and_skipped(world, env):
-    engine = Engine.build(env)
+    engine = Runtime.build(env)
     with engine.db.begin() as conn:
         conn.execute(text("UPDATE assessment SET features = :f WHERE account_id = 'user_2'"), {"f": json.dumps([1, 2])})
     summary = rescore.run(engine, RiskModel.load(active_model_dir()), 7 * 86400, progress=False)
@@ -191,12 +192,12 @@ def test_webhook_signs_and_retries():
 
 def test_dask_gives_the_same_scores_as_one_process(world, env):
     from distributed import LocalCluster
-    engine = Engine.build(env)
+    engine = Runtime.build(env)
     active = RiskModel.load(active_model_dir())
     until = NOW
     since = until - 7 * 86400
     with engine.db.connect() as conn:
-        pop = rescore.population(conn, since, until)
+        pop = population(conn, since, until)
     todo = np.arange(len(pop.accounts))
     local = rescore._score(engine, active, pop, todo, since, until, None, 3)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

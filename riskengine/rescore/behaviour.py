@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from riskengine.rescore.templates import template_sharing
 from riskengine.signals.ip import GeoIPReaders, ip_signals
 from riskengine.storage import chunked
-from riskengine.rescore.templates import template_sharing
 
 QUOTA_REQUESTS_PER_DAY = 1000      # the per-account daily quota the API enforces (configurable)
 FAST_HOP_KMH = 1000.0

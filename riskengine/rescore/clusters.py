@@ -22,11 +22,11 @@ from __future__ import annotations
 from itertools import repeat
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from riskengine.rescore.runs import pairs_within as _pairs_within
 from riskengine.rescore.runs import ranks as _ranks
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 KIND_WEIGHTS: dict[str, float] = {
     "payment": 1.0, "phone": 1.0, "mailbox": 1.0, "device": 0.9,

@@ -6,7 +6,7 @@ import os
 import click
 
 from riskengine.config import Config, models_dir
-from riskengine.runtime import Engine
+from riskengine.runtime import Runtime
 from riskengine.scoring.model import RiskModel, newest_model_dir
 
 
@@ -23,9 +23,9 @@ def run_from_cli(since_seconds: float, changes: str | None, webhook_url: str | N
     from riskengine.rescore import job as rescore
     from riskengine.rescore.webhook import Webhook
     cfg = Config.from_env()
-    engine = Engine.build(cfg)
-    if engine.model is None:
-        raise click.ClickException("; ".join(engine.problems))
+    runtime = Runtime.build(cfg)
+    if runtime.model is None:
+        raise click.ClickException("; ".join(runtime.problems))
     hook = None
     if webhook_url:
         try:
@@ -34,9 +34,9 @@ def run_from_cli(since_seconds: float, changes: str | None, webhook_url: str | N
             raise click.ClickException(str(e))
     active = RiskModel.load(active_model_dir(), nthread=os.cpu_count() or 2)
     try:
-        summary = rescore.run(engine, active, since_seconds, changes, hook, dask_address, progress)
+        summary = rescore.run(runtime, active, since_seconds, changes, hook, dask_address, progress)
     finally:
-        engine.close()
+        runtime.close()
     text = summary.text()
     if hook is not None:
         text += f"\nwebhook: {hook.sent} delivered, {hook.failed} failed"

@@ -30,11 +30,11 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from riskengine.rescore.runs import pairs_within as _pairs_within
 from riskengine.rescore.runs import ranks as _ranks
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 REPRESENTATIVES = 8            # per oversized bucket: a few, so the cost stays members x 8
 HEAVY_FAMILY = 1024            # template_sharing expands families up to this many accounts

@@ -11,7 +11,7 @@ import time
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from riskengine import storage
-from riskengine.runtime import Engine
+from riskengine.runtime import Runtime
 from riskengine.web.errors import ApiError
 from riskengine.scoring.features import vector
 from riskengine.ids import assessment_id
@@ -27,41 +27,41 @@ log = logging.getLogger(__name__)
 FUTURE_SLACK = 300.0
 
 
-def assess(engine: Engine, req: AssessRequest, request_hash: str, now: float | None = None) -> dict:
+def assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float | None = None) -> dict:
     now = time.time() if now is None else now
     t = req.occurred_at.timestamp() if req.occurred_at else now
     if t > now + FUTURE_SLACK:
         raise ApiError(422, "occurred_at is more than 5 minutes in the future", field="occurred_at")
     failures: list[str] = []
-    signals = _signals(engine, req, failures)
-    links = link_keys(req, signals, engine.hasher)
-    stored, obs = _read(engine, req, request_hash, signals, links, t, failures)
+    signals = _signals(runtime, req, failures)
+    links = link_keys(req, signals, runtime.hasher)
+    stored, obs = _read(runtime, req, request_hash, signals, links, t, failures)
     if stored is not None:
         return stored
-    if req.event == "signup" and engine.config.email_dns_timeout_ms > 0:
-        obs.deliverable = _deliverable(engine, signals)
-    response, row = _decide(engine, req, obs, t, now, failures)
+    if req.event == "signup" and runtime.config.email_dns_timeout_ms > 0:
+        obs.deliverable = _deliverable(runtime, signals)
+    response, row = _decide(runtime, req, obs, t, now, failures)
     row["request_hash"] = request_hash
     if "database" not in failures:
         try:
-            with storage.writing(engine.db, engine.config.db_timeout_ms / 1000) as conn:
+            with storage.writing(runtime.db, runtime.config.db_timeout_ms / 1000) as conn:
                 storage.record(conn, row, _account_fields(req, obs), links)
         except IntegrityError:
-            stored = _stored(engine, req.event_id, request_hash, failures) if req.event_id else None
+            stored = _stored(runtime, req.event_id, request_hash, failures) if req.event_id else None
             if stored is not None:
                 return stored        # a concurrent call with the same event_id won the race
             raise
         except SQLAlchemyError as e:
             log.warning("storing the assessment failed: %s", e)
             failures.append("database")
-            response, _ = _decide(engine, req, obs, t, now, failures)
+            response, _ = _decide(runtime, req, obs, t, now, failures)
     return response
 
 
-def _read(engine: Engine, req, request_hash, signals, links, t, failures) -> tuple[dict | None, Observation]:
+def _read(runtime: Runtime, req, request_hash, signals, links, t, failures) -> tuple[dict | None, Observation]:
     """The stored answer for a repeated event_id, else the history: one connection."""
     try:
-        with engine.db.connect() as conn:
+        with runtime.db.connect() as conn:
             if req.event_id:
                 stored = _check_stored(storage.find_by_event_id(conn, req.event_id), req.event_id, request_hash)
                 if stored is not None:
@@ -73,9 +73,9 @@ def _read(engine: Engine, req, request_hash, signals, links, t, failures) -> tup
     return None, observe(None, req, signals, links, t)
 
 
-def _stored(engine: Engine, event_id: str, request_hash: str, failures: list[str]) -> dict | None:
+def _stored(runtime: Runtime, event_id: str, request_hash: str, failures: list[str]) -> dict | None:
     try:
-        with engine.db.connect() as conn:
+        with runtime.db.connect() as conn:
             found = storage.find_by_event_id(conn, event_id)
     except SQLAlchemyError as e:
         log.warning("idempotency lookup failed: %s", e)
@@ -92,9 +92,9 @@ def _check_stored(found, event_id: str, request_hash: str) -> dict | None:
     return found.response
 
 
-def _signals(engine: Engine, req: AssessRequest, failures: list[str]):
-    readers = engine.readers
-    if engine.geoip_error is not None:
+def _signals(runtime: Runtime, req: AssessRequest, failures: list[str]):
+    readers = runtime.readers
+    if runtime.geoip_error is not None:
         failures.append("geoip")
         readers = None
     try:
@@ -106,19 +106,19 @@ def _signals(engine: Engine, req: AssessRequest, failures: list[str]):
     return compute_signals(req, readers, ip=ip)
 
 
-def _deliverable(engine: Engine, signals) -> bool | None:
+def _deliverable(runtime: Runtime, signals) -> bool | None:
     """Optional MX check, bounded by its own budget; None when DNS did not answer in time."""
     if signals.email is None or not signals.email.valid or signals.email.domain is None:
         return None
-    host, _, port = (engine.config.email_dns_server or "").partition(":")
+    host, _, port = (runtime.config.email_dns_server or "").partition(":")
     return check_deliverability(
-        f"x@{signals.email.domain}", engine.config.email_dns_timeout_ms / 1000,
+        f"x@{signals.email.domain}", runtime.config.email_dns_timeout_ms / 1000,
         nameservers=[host] if host else None, port=int(port or 53))
 
 
-def _decide(engine: Engine, req: AssessRequest, obs: Observation, t: float, now: float,
+def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, now: float,
             failures: list[str]) -> tuple[dict, dict]:
-    model, policy = engine.model, engine.policy
+    model, policy = runtime.model, runtime.policy
     score, reasons, model_decision = None, [], None
     if model is None:
         failures.append("model")

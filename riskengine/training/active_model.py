@@ -20,7 +20,8 @@ from riskengine.storage import migrate
 from riskengine import storage
 from riskengine.hashing import Hasher
 from riskengine.scoring.model import RiskModel
-from riskengine.rescore.job import ACTIVE_FEATURES, partition_features, population
+from riskengine.rescore.partition import ACTIVE_FEATURES, partition_features
+from riskengine.rescore.population import population
 from riskengine.signals.ip import GeoIPReaders
 from riskengine.training.assess_model import TARGETS, calibration_map, pick_threshold, write_model
 from riskengine.usage.ingest import batch_of, ingest

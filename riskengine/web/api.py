@@ -20,7 +20,7 @@ from riskengine.usage.ingest import ingest, parse_batch
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
 
-def engine():
+def runtime():
     return current_app.extensions["riskengine"]
 
 
@@ -54,7 +54,7 @@ def assess_route():
     body = json_body()
     req = parse(AssessRequest, body)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    result = assess(engine(), req, digest)
+    result = assess(runtime(), req, digest)
     DECISIONS.labels(result["event"], result["decision"], result["decided_by"], str(result["degraded"]).lower()).inc()
     return jsonify(result)
 
@@ -62,7 +62,7 @@ def assess_route():
 @bp.post("/usage")
 @require("usage")
 def usage_route():
-    state = engine()
+    state = runtime()
     if not request.is_json:
         raise ApiError(415, "send Content-Type: application/json")
     accepted = ingest(state.db, parse_batch(request.get_data(cache=False)), state.hasher, state.folder,
@@ -74,7 +74,7 @@ def usage_route():
 @require("labels")
 def label_route():
     req = parse(LabelRequest, json_body())
-    with engine().db.begin() as conn:
+    with runtime().db.begin() as conn:
         if not storage.account_exists(conn, req.account_id):
             raise ApiError(404, f"account {req.account_id!r} has never been assessed", field="account_id")
         stored = storage.add_label(conn, req.account_id, req.label, req.source, req.note, time.time())
@@ -97,7 +97,7 @@ def _path_id(value: str, what: str) -> None:
 def challenge_route(assessment_id: str):
     _path_id(assessment_id, "assessment")
     req = parse(ChallengeRequest, json_body())
-    with engine().db.begin() as conn:
+    with runtime().db.begin() as conn:
         if not storage.assessment_exists(conn, assessment_id):
             raise ApiError(404, f"assessment {assessment_id!r} not found")
         storage.add_challenge_outcome(conn, assessment_id, req.outcome, time.time())
@@ -108,7 +108,7 @@ def challenge_route(assessment_id: str):
 @require("read")
 def account_route(account_id: str):
     _path_id(account_id, f"account {account_id[:128]!r}")
-    with engine().db.connect() as conn:
+    with runtime().db.connect() as conn:
         view = storage.account_view(conn, account_id)
     if view is None:
         raise ApiError(404, f"account {account_id!r} has never been seen")

@@ -10,15 +10,15 @@ from riskengine.web import errors
 from riskengine.web import ops
 from riskengine.web.auth import KeyCache
 from riskengine.config import Config
-from riskengine.runtime import Engine
+from riskengine.runtime import Runtime
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
 
 
-def create_app(config: Config | dict | None = None, engine: Engine | None = None) -> Flask:
+def create_app(config: Config | dict | None = None, runtime: Runtime | None = None) -> Flask:
     cfg = Config.coerce(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg.usage_max_body_bytes
-    state = engine or Engine.build(cfg)
+    state = runtime or Runtime.build(cfg)
     app.extensions["riskengine"] = state
     app.extensions["riskengine.keys"] = KeyCache(cfg.key_cache_seconds)
     MODEL_INFO.labels(state.model.version if state.model else "none", state.policy.version).set(1)
