@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from riskengine.rescore.behaviour import IPTable, UsageColumns, usage_features, utc_offset
-from riskengine.scoring.features import haversine_km
+from riskengine.quantities import great_circle_km as haversine_km
 from riskengine.signals.ip import GeoIPReaders
 from tests.conftest import MAXMIND
 
@@ -60,8 +60,9 @@ def test_places_travel_and_quota():
     assert f["usage_distinct_ips"][0] == 3 and f["usage_distinct_countries"][0] == 2
     assert f["usage_distinct_devices"][0] == 2
     assert f["usage_anonymous_ip_share"][0] == 1 / 3               # 81.2.69.160 is flagged in the test DB
-    km = max(haversine_km(51.75, -1.25, 47.2513, -122.3149),           # Oxfordshire -> Washington
-             haversine_km(47.2513, -122.3149, 51.5142, -0.0931))       # Washington -> London, 10 min later
+    # Less twice the later fix's accuracy radius (22 km in Washington, 100 km in London), as on login.
+    km = max(haversine_km(51.75, -1.25, 47.2513, -122.3149) - 2 * 22,      # Oxfordshire -> Washington
+             haversine_km(47.2513, -122.3149, 51.5142, -0.0931) - 2 * 100)  # Washington -> London, 10 min later
     assert abs(f["usage_max_kmh"][0] - km * 6) < 1e-6 * km
     assert f["usage_fast_hops"][0] == 2
     assert f["usage_quota_use"][1] == 0.9                        # 900 requests in one day of a 1,000 quota

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from riskengine.quantities import travel_kmh_np
+from riskengine.quantities import utc_offset_seconds as utc_offset
 from riskengine.rescore.templates import template_sharing
 from riskengine.signals.ip import GeoIPReaders, ip_signals
 from riskengine.storage import chunked
@@ -86,12 +85,13 @@ class IPTable:
     hosting: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
+    accuracy: np.ndarray       # accuracy radius (km), NaN unknown
     timezone: list[str | None]
 
     @classmethod
     def lookup(cls, ips: list[str], readers: GeoIPReaders | None) -> "IPTable":
         countries: dict[str, int] = {}
-        out = {k: [] for k in ("country", "asn", "anonymous", "hosting", "lat", "lon")}
+        out = {k: [] for k in ("country", "asn", "anonymous", "hosting", "lat", "lon", "accuracy")}
         tz = []
         for ip in ips:
             s = ip_signals(ip, readers)
@@ -102,21 +102,12 @@ class IPTable:
             out["hosting"].append(np.nan if s.hosting is None else float(s.hosting))
             out["lat"].append(np.nan if s.latitude is None else s.latitude)
             out["lon"].append(np.nan if s.longitude is None else s.longitude)
+            out["accuracy"].append(np.nan if s.accuracy_km is None else s.accuracy_km)
             tz.append(s.timezone)
         return cls(country=np.asarray(out["country"], np.int64), asn=np.asarray(out["asn"], np.int64),
                    anonymous=np.asarray(out["anonymous"], float), hosting=np.asarray(out["hosting"], float),
-                   lat=np.asarray(out["lat"], float), lon=np.asarray(out["lon"], float), timezone=tz)
-
-
-@lru_cache(maxsize=1024)
-def utc_offset(tz: str | None, at: float) -> float:
-    if not tz:
-        return 0.0
-    try:
-        off = datetime.fromtimestamp(at, timezone.utc).astimezone(ZoneInfo(tz)).utcoffset()
-    except (KeyError, ValueError, OSError):
-        return 0.0
-    return off.total_seconds() if off else 0.0
+                   lat=np.asarray(out["lat"], float), lon=np.asarray(out["lon"], float),
+                   accuracy=np.asarray(out["accuracy"], float), timezone=tz)
 
 
 def _per_account(n, account, weights=None):
@@ -240,21 +231,20 @@ def _places(u, n, ipt, requests):
 
 
 def _travel(u, n, ipt):
-    """Speed implied by consecutive located records of an account: one account used from two
-    distant places within minutes is shared or resold."""
+    """Speed implied by consecutive located records of an account (quantities.travel_kmh,
+    the formula the login path uses): one account used from two distant places within
+    minutes is shared or resold."""
     if not len(ipt.lat):
         return {"usage_max_kmh": np.full(n, np.nan), "usage_fast_hops": np.full(n, np.nan)}
     known = u.ip >= 0
-    lat = np.where(known, ipt.lat[np.where(known, u.ip, 0)], np.nan)
-    lon = np.where(known, ipt.lon[np.where(known, u.ip, 0)], np.nan)
+    at_ip = np.where(known, u.ip, 0)
+    lat = np.where(known, ipt.lat[at_ip], np.nan)
+    lon = np.where(known, ipt.lon[at_ip], np.nan)
     located = ~np.isnan(lat)
     acc, ts, lat, lon = u.account[located], u.ts[located], lat[located], lon[located]
+    accuracy = ipt.accuracy[at_ip][located]
     same = acc[1:] == acc[:-1]
-    p1, p2 = np.radians(lat[:-1]), np.radians(lat[1:])
-    dl = np.radians(lon[1:] - lon[:-1])
-    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    km = 2 * 6371.0 * np.arcsin(np.minimum(1.0, np.sqrt(h)))
-    kmh = np.minimum(km / (np.maximum(ts[1:] - ts[:-1], 60.0) / 3600.0), 50_000.0)
+    kmh = travel_kmh_np(lat[:-1], lon[:-1], ts[:-1], lat[1:], lon[1:], ts[1:], accuracy[1:])
     kmh, who = kmh[same], acc[1:][same]
     top = np.full(n, np.nan)
     if len(who):

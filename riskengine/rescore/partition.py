@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riskengine import storage
+from riskengine.quantities import account_age_days_np
 from riskengine.rescore.behaviour import (
     BEHAVIOUR_FEATURES,
     IPTable,
@@ -71,7 +72,7 @@ def partition_features(conn, pop: Population, rows: np.ndarray, readers, assess_
         usage = usage_features(u, len(accounts), ipt, since, until, sharing=pop.sharing[rows])
     with phases("predict"):
         assess, bad = _assess_scores(latest, local, assess_model)
-    cols = {"assess_score": assess, "account_age_days": (until - pop.created[rows]) / 86400.0, **usage,
+    cols = {"assess_score": assess, "account_age_days": account_age_days_np(pop.created[rows], until), **usage,
             **{k: v[rows] for k, v in pop.cluster_feats.items()}}
     matrix = np.column_stack([np.asarray(cols[f], dtype=np.float32) for f in ACTIVE_FEATURES])
     return Scored(matrix, np.zeros(len(accounts)), usage, bad)

@@ -4,9 +4,9 @@ batch path (training replay, re-scoring) both build features here: a feature exi
 A signal that could not be computed is NaN, which XGBoost treats as missing."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from riskengine import quantities
 from riskengine.signals.device import DeviceSignals
 from riskengine.signals.email import EmailSignals
 from riskengine.signals.ip import IPSignals
@@ -141,20 +141,11 @@ def history_features(h: History | None, ip: IPSignals | None, t: float) -> dict[
 
 
 def travel_kmh(previous, ip: IPSignals | None, t: float) -> float | None:
-    """Speed implied by the previous located event and this one, less both accuracy radii."""
+    """Speed implied by the previous located event and this one (quantities.travel_kmh)."""
     if previous is None or ip is None or ip.latitude is None or ip.longitude is None:
         return None
     prev_t, lat, lon = previous
-    km = max(0.0, haversine_km(lat, lon, ip.latitude, ip.longitude) - 2 * (ip.accuracy_km or 0))
-    hours = max(t - prev_t, 60.0) / 3600.0   # a minute's floor: clocks and geolocation are coarse
-    return min(km / hours, 50_000.0)
-
-
-def haversine_km(lat1, lon1, lat2, lon2) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
+    return quantities.travel_kmh(lat, lon, prev_t, ip.latitude, ip.longitude, t, ip.accuracy_km)
 
 
 def build_features(event: str, login_outcome: str | None, declared_country: str | None,

@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
+from riskengine.quantities import great_circle_km
 from riskengine.sim.rand import Rand, Weighted
 
 GEO_SEED = 20261101  # fixed: the geography does not depend on a world's seed
@@ -751,8 +752,4 @@ def write_geoip(directory: str | Path) -> dict[str, Path]:
 
 
 def distance_km(a: City, b: City) -> float:
-    import math
-    p1, p2 = math.radians(a.lat), math.radians(b.lat)
-    dp, dl = p2 - p1, math.radians(b.lon - a.lon)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
+    return great_circle_km(a.lat, a.lon, b.lat, b.lon)

@@ -16,10 +16,9 @@ from __future__ import annotations
 import time as _time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
+from riskengine.quantities import utc_offset_seconds
 from riskengine.sim import identity as idt
 from riskengine.sim.geo import COUNTRIES, LEGIT_COUNTRIES, RESTRICTED, City, Geo, SimNetwork, Site, get_geo
 from riskengine.sim.identity import SimDevice
@@ -144,11 +143,9 @@ class World:
 # Time helpers
 # ---------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=4096)
 def _utc_offset(tz: str, day: int) -> int:
     """UTC offset (seconds) of ``tz`` at noon UTC of unix day ``day``."""
-    dt = datetime.fromtimestamp(day * 86400 + 43200, tz=ZoneInfo(tz))
-    return int(dt.utcoffset().total_seconds())
+    return int(utc_offset_seconds(tz, day * 86400 + 43200))
 
 
 # activity by local hour

@@ -4,8 +4,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from riskengine.quantities import account_age_days
 from riskengine.scoring.history import History
-from riskengine.storage.engine import DAY, WINDOWS, driver
+from riskengine.storage.engine import WINDOWS, driver
 from riskengine.storage.links import LINK_KINDS, STRONG_KINDS
 
 # Statements are built once: composing SQLAlchemy expressions per request cost more than
@@ -79,9 +80,9 @@ def read_history(conn: Connection, account_id: str, links: dict[str, str], t: fl
     h.signups_per_asn_1h = None if asn is None else int(asn_1h)
     h.failed_logins_account_1h, h.failed_logins_account_24h = int(fail_1h), int(fail_24h)
     h.failed_logins_ip_1h, h.accounts_failed_ip_1h = int(ip_fail), int(ip_accts)
-    if created is not None and created <= t:
+    h.account_age_days = account_age_days(created, t)
+    if h.account_age_days is not None:
         h.account_known = True
-        h.account_age_days = (t - created) / DAY
         h.cluster_size = cluster
         h.rescore_decision = rescored
         _account_history(conn, h, params, device, country)
