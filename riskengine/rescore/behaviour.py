@@ -12,6 +12,7 @@ import numpy as np
 from riskengine.quantities import travel_kmh_np
 from riskengine.quantities import utc_offset_seconds as utc_offset
 from riskengine.rescore.templates import template_sharing
+from riskengine.scoring.schema import ACTIVE
 from riskengine.signals.ip import GeoIPReaders, ip_signals
 from riskengine.storage import chunked
 
@@ -19,13 +20,7 @@ QUOTA_REQUESTS_PER_DAY = 1000      # the per-account daily quota the API enforce
 FAST_HOP_KMH = 1000.0
 NIGHT_HOURS = range(0, 6)
 
-BEHAVIOUR_FEATURES = [
-    "usage_records", "usage_requests", "usage_tokens", "usage_output_ratio", "usage_reasoning_share",
-    "usage_hour_entropy", "usage_night_share", "usage_interarrival_cv", "usage_active_days_share",
-    "usage_distinct_ips", "usage_distinct_devices", "usage_distinct_countries", "usage_distinct_asns",
-    "usage_anonymous_ip_share", "usage_hosting_ip_share", "usage_max_kmh", "usage_fast_hops",
-    "usage_quota_use", "usage_template_sharing",
-]
+BEHAVIOUR_FEATURES = ACTIVE.family("usage")     # what usage_features builds, in model order
 
 
 @dataclass

@@ -18,14 +18,13 @@ from riskengine.rescore.behaviour import (
 from riskengine.rescore.phases import Phases
 from riskengine.rescore.population import Population
 from riskengine.scoring.features import FEATURES
+from riskengine.scoring.schema import ACTIVE
+
+# The active model's feature order: the schema's, kept exactly (the shipped model's own).
+ACTIVE_FEATURES: list[str] = ACTIVE.names
 
 
-
-CLUSTER_FEATURES = ["cluster_size", "cluster_blocked_others", "cluster_fraud_others", "cluster_legit_others",
-                    "cluster_signup_burst"]
-
-
-ACTIVE_FEATURES = ["assess_score", "account_age_days"] + BEHAVIOUR_FEATURES + CLUSTER_FEATURES
+CLUSTER_FEATURES = ACTIVE.family("cluster")     # what clusters.cluster_features builds
 
 
 @dataclass
@@ -74,8 +73,16 @@ def partition_features(conn, pop: Population, rows: np.ndarray, readers, assess_
         assess, bad = _assess_scores(latest, local, assess_model)
     cols = {"assess_score": assess, "account_age_days": account_age_days_np(pop.created[rows], until), **usage,
             **{k: v[rows] for k, v in pop.cluster_feats.items()}}
-    matrix = np.column_stack([np.asarray(cols[f], dtype=np.float32) for f in ACTIVE_FEATURES])
-    return Scored(matrix, np.zeros(len(accounts)), usage, bad)
+    return Scored(_matrix(cols), np.zeros(len(accounts)), usage, bad)
+
+
+def _matrix(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """The columns in ACTIVE_FEATURES order. A column built but not declared (or declared
+    but not built) is a programming error: it would be dropped or missing silently."""
+    if set(cols) != set(ACTIVE_FEATURES):
+        raise ValueError(f"active features built {sorted(set(cols) - set(ACTIVE_FEATURES))} undeclared, "
+                         f"declared {sorted(set(ACTIVE_FEATURES) - set(cols))} unbuilt")
+    return np.column_stack([np.asarray(cols[f], dtype=np.float32) for f in ACTIVE_FEATURES])
 
 
 def score_partition(conn, pop: Population, rows: np.ndarray, readers, assess_model, active_model,

@@ -13,6 +13,7 @@ from riskengine.signals.ip import IPSignals
 from riskengine.signals.payment import PaymentSignals
 from riskengine.signals.phone import PhoneSignals
 from riskengine.scoring.history import History
+from riskengine.scoring.schema import ASSESS, SHARED_WINDOWS
 
 NAN = float("nan")
 
@@ -108,17 +109,11 @@ def payment_features(p: PaymentSignals | None) -> dict[str, float]:
     }
 
 
-SHARED_FEATURES = {
-    "device": ("24h", "7d", "30d"), "components": ("24h", "7d", "30d"), "payment": ("7d", "30d"),
-    "mailbox": ("30d",), "phone": ("7d", "30d"), "ip": ("1h", "24h", "7d"), "subnet": ("1h", "24h"),
-}
-
-
 def history_features(h: History | None, ip: IPSignals | None, t: float) -> dict[str, float]:
     if h is None:
         return {}
     out: dict[str, float] = {}
-    for kind, windows in SHARED_FEATURES.items():
+    for kind, windows in SHARED_WINDOWS.items():
         counts = h.shared.get(kind)
         for w in windows:
             out[f"accounts_per_{kind}_{w}"] = NAN if counts is None else float(counts[w])
@@ -160,29 +155,10 @@ def build_features(event: str, login_outcome: str | None, declared_country: str 
     return out
 
 
-def _all_names() -> list[str]:
-    names = ["event_login", "login_failure", "declared_country_present", "org_individual",
-             "email_present", "email_valid", "email_disposable", "email_free_provider", "email_alias_folded",
-             "email_local_length", "email_local_digit_ratio", "email_local_entropy", "email_local_random",
-             "phone_present", "phone_valid", "phone_voip", "phone_mobile", "phone_country_matches_ip",
-             "phone_country_matches_declared",
-             "ip_private", "ip_v6", "ip_anonymous", "ip_vpn", "ip_hosting", "ip_tor", "ip_residential_proxy",
-             "ip_public_proxy", "ip_country_matches_declared",
-             "device_present", "ua_missing", "automation", "automation_webdriver", "automation_headless",
-             "automation_script", "timezone_matches_ip", "language_matches_ip", "timezone_valid",
-             "languages_count",
-             "payment_present", "payment_prepaid", "payment_issuer_billing_mismatch",
-             "payment_issuer_ip_mismatch", "payment_billing_ip_mismatch"]
-    for kind, windows in SHARED_FEATURES.items():
-        names += [f"accounts_per_{kind}_{w}" for w in windows]
-    names += ["linked_accounts", "signups_per_asn_1h", "failed_logins_account_1h", "failed_logins_account_24h",
-              "failed_logins_ip_1h", "accounts_failed_from_ip_1h", "account_known", "account_age_days",
-              "new_device", "new_country", "devices_per_account_30d", "countries_per_account_30d", "travel_kmh"]
-    return names
-
-
-FEATURES: list[str] = _all_names()
+# The model's feature order: the schema's, kept exactly (shipped models name theirs in meta.json).
+FEATURES: list[str] = ASSESS.names
 
 
 def vector(features: dict[str, float], names: list[str] = FEATURES) -> list[float]:
     return [features.get(n, NAN) for n in names]
+

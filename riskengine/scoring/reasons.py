@@ -2,127 +2,20 @@
 
 Model reasons come from per-prediction feature contributions: each feature belongs to one
 reason code, a code's weight is the sum of its features' log-odds contributions, and only
-codes that pushed the score up are shown, strongest first."""
+codes that pushed the score up are shown, strongest first.
+
+Features, their reason codes and the codes' message templates are declared in
+`scoring.schema`; this module ranks the codes of one prediction and renders their messages,
+for both models (signup/login here, the active-account model through `active_reasons`)."""
 from __future__ import annotations
 
+import string
+from collections.abc import Mapping
 from typing import Callable
 
 from riskengine.scoring.features import Signals
 from riskengine.scoring.history import History
-
-# A feature speaks for its reason code only when its value points that way: a positive
-# contribution from `email_valid == 1` is the model's business, not a reason to show.
-def _is1(v): return v == 1
-def _is0(v): return v == 0
-def _pos(v): return v > 0
-def _at_least(n): return lambda v: v >= n
-
-
-FEATURE_CODES: dict[str, tuple[str, Callable[[float], bool]]] = {
-    "email_valid": ("email.invalid", _is0), "email_disposable": ("email.disposable", _is1),
-    "email_alias_folded": ("email.alias", _is1), "email_local_random": ("email.generated", _is1),
-    "email_local_entropy": ("email.generated", _at_least(3.6)),
-    "email_local_digit_ratio": ("email.generated", _at_least(0.3)),
-    "email_local_length": ("email.generated", _at_least(20)), "email_present": ("email.missing", _is0),
-    "email_free_provider": ("email.free_provider", _is1),
-    "phone_present": ("phone.missing", _is0), "phone_valid": ("phone.invalid", _is0),
-    "phone_voip": ("phone.voip", _is1), "phone_mobile": ("phone.not_mobile", _is0),
-    "phone_country_matches_ip": ("phone.country_mismatch", _is0),
-    "phone_country_matches_declared": ("phone.country_mismatch", _is0),
-    "ip_anonymous": ("ip.anonymous", _is1), "ip_vpn": ("ip.vpn", _is1), "ip_hosting": ("ip.hosting_provider", _is1),
-    "ip_tor": ("ip.tor", _is1), "ip_residential_proxy": ("ip.residential_proxy", _is1),
-    "ip_public_proxy": ("ip.public_proxy", _is1), "ip_country_matches_declared": ("ip.country_mismatch", _is0),
-    "ip_private": ("ip.private", _is1),
-    "ua_missing": ("device.no_user_agent", _is1), "automation": ("device.automation", _is1),
-    "automation_webdriver": ("device.automation", _is1), "automation_headless": ("device.automation", _is1),
-    "automation_script": ("device.automation", _is1), "device_present": ("device.missing", _is0),
-    "timezone_matches_ip": ("device.timezone_mismatch", _is0), "timezone_valid": ("device.timezone_invalid", _is0),
-    "language_matches_ip": ("device.language_mismatch", _is0),
-    "payment_prepaid": ("payment.prepaid", _is1),
-    "payment_issuer_billing_mismatch": ("payment.country_mismatch", _is1),
-    "payment_issuer_ip_mismatch": ("payment.country_mismatch", _is1),
-    "payment_billing_ip_mismatch": ("payment.country_mismatch", _is1),
-    "linked_accounts": ("links.linked_accounts", _pos),
-    "signups_per_asn_1h": ("velocity.asn_signups", _at_least(5)),
-    "failed_logins_account_1h": ("login.failed_attempts", _pos),
-    "failed_logins_account_24h": ("login.failed_attempts", _pos),
-    "failed_logins_ip_1h": ("login.password_spray", _at_least(3)),
-    "accounts_failed_from_ip_1h": ("login.password_spray", _at_least(2)),
-    "login_failure": ("login.failure", _is1), "new_device": ("login.new_device", _is1),
-    "new_country": ("login.new_country", _is1), "travel_kmh": ("login.impossible_travel", _at_least(900)),
-    "devices_per_account_30d": ("account.many_devices", _at_least(3)),
-    "countries_per_account_30d": ("account.many_countries", _at_least(2)),
-    "account_age_days": ("account.new", lambda v: v < 1), "account_known": ("account.new", _is0),
-}
-for _kind in ("device", "components", "payment", "mailbox", "phone", "ip", "subnet"):
-    for _w in ("1h", "24h", "7d", "30d"):
-        FEATURE_CODES[f"accounts_per_{_kind}_{_w}"] = (f"{_kind}.shared", _pos)
-
-_SHARED_NOUN = {"device": "Device", "components": "Hardware fingerprint", "payment": "Card",
-                "mailbox": "Mailbox", "phone": "Phone number", "ip": "IP address", "subnet": "IP subnet"}
-
-
-def _shared_message(kind: str) -> Callable:
-    def message(s: Signals, h: History | None, f: dict) -> str:
-        counts = (h.shared.get(kind) if h else None) or {}
-        window, n = max(((w, c) for w, c in counts.items() if c), key=lambda wc: wc[1], default=("30d", 0))
-        return f"{_SHARED_NOUN[kind]} seen on {n} other accounts in {window.replace('h', ' hours').replace('d', ' days')}" \
-            .replace("1 hours", "1 hour")
-    return message
-
-
-def _ip(s):
-    return s.ip
-
-
-MESSAGES: dict[str, Callable[[Signals, History | None, dict], str]] = {
-    "email.invalid": lambda s, h, f: "Email address fails syntax checks",
-    "email.disposable": lambda s, h, f: f"Disposable email domain ({s.email.domain})",
-    "email.alias": lambda s, h, f: "Email is a dot/+tag variant of another mailbox",
-    "email.generated": lambda s, h, f: (
-        f"Email local part looks generated ({s.email.local_length} chars, {s.email.local_digits} digits)"),
-    "email.missing": lambda s, h, f: "No email address given",
-    "email.free_provider": lambda s, h, f: f"Free email provider ({s.email.domain})",
-    "phone.missing": lambda s, h, f: "No phone number given",
-    "phone.invalid": lambda s, h, f: "Phone number is not a valid number",
-    "phone.voip": lambda s, h, f: f"Phone number is VoIP ({s.phone.country})",
-    "phone.not_mobile": lambda s, h, f: f"Phone line type is {s.phone.line_type}",
-    "phone.country_mismatch": lambda s, h, f: (
-        f"Phone country {s.phone.country} differs from IP or declared country"),
-    "ip.anonymous": lambda s, h, f: f"IP is an anonymizer ({_org(s)})",
-    "ip.vpn": lambda s, h, f: f"IP is a VPN exit ({_org(s)})",
-    "ip.hosting_provider": lambda s, h, f: f"IP belongs to a hosting provider ({_org(s)})",
-    "ip.tor": lambda s, h, f: "IP is a Tor exit node",
-    "ip.residential_proxy": lambda s, h, f: f"IP is a residential proxy exit ({_org(s)})",
-    "ip.public_proxy": lambda s, h, f: "IP is a public proxy",
-    "ip.country_mismatch": lambda s, h, f: f"IP country {s.ip.country} differs from declared country",
-    "ip.private": lambda s, h, f: "IP is a private or reserved address",
-    "device.no_user_agent": lambda s, h, f: "No user agent sent",
-    "device.automation": lambda s, h, f: f"Automated client ({s.device.automation_kind}: {s.device.browser})",
-    "device.missing": lambda s, h, f: "No device data sent",
-    "device.timezone_mismatch": lambda s, h, f: f"Device timezone does not fit IP country {_country(s)}",
-    "device.timezone_invalid": lambda s, h, f: "Device reports an unknown timezone",
-    "device.language_mismatch": lambda s, h, f: f"Device languages do not fit IP country {_country(s)}",
-    "payment.prepaid": lambda s, h, f: "Card is prepaid",
-    "payment.country_mismatch": lambda s, h, f: (
-        f"Card issued in {s.payment.issuing_country}, billed to {s.payment.billing_country}, "
-        f"used from {_country(s)}"),
-    "links.linked_accounts": lambda s, h, f: f"Shares a device, card, mailbox or phone with {h.linked_accounts} other accounts",
-    "velocity.asn_signups": lambda s, h, f: f"{h.signups_per_asn_1h} signups from this network ({_org(s)}) in the last hour",
-    "login.failed_attempts": lambda s, h, f: (
-        f"{h.failed_logins_account_1h} failed logins on this account in 1 hour, {h.failed_logins_account_24h} in 24 hours"),
-    "login.password_spray": lambda s, h, f: (
-        f"{h.failed_logins_ip_1h} failed logins from this IP in 1 hour across {h.accounts_failed_ip_1h} accounts"),
-    "login.failure": lambda s, h, f: "Login attempt failed",
-    "login.new_device": lambda s, h, f: "Login from a device never seen on this account",
-    "login.new_country": lambda s, h, f: f"Login from a country never seen on this account ({_country(s)})",
-    "login.impossible_travel": lambda s, h, f: f"Travel from the previous login at {f.get('travel_kmh', 0):.0f} km/h",
-    "account.many_devices": lambda s, h, f: f"{h.devices_30d} devices used on this account in 30 days",
-    "account.many_countries": lambda s, h, f: f"Used from {h.countries_30d} countries in 30 days",
-    "account.new": lambda s, h, f: "Account is new",
-}
-for _kind in _SHARED_NOUN:
-    MESSAGES[f"{_kind}.shared"] = _shared_message(_kind)
+from riskengine.scoring.schema import ACTIVE, ASSESS, REASONS, SHARED_NOUNS, Schema
 
 
 def _org(s: Signals) -> str:
@@ -136,23 +29,93 @@ def _country(s: Signals) -> str:
     return (s.ip.country if s.ip else None) or "unknown"
 
 
+def _busiest_window(counts: dict[str, int] | None) -> tuple[str, int]:
+    """The shortest window holding the most other accounts (windows nest, so the 30-day
+    count is the largest; a shorter window with as many says more)."""
+    return max(((w, c) for w, c in (counts or {}).items() if c), key=lambda wc: wc[1], default=("30d", 0))
+
+
+def _window_words(window: str) -> str:
+    return window.replace("h", " hours").replace("d", " days").replace("1 hours", "1 hour")
+
+
+# Values a message names that are not model features: what the analyst needs to read
+# (the domain, the network...), taken from the event's signals and history. Looked up only
+# when a message is rendered.
+FACTS: dict[str, Callable[[Signals, History | None], object]] = {
+    "email_domain": lambda s, h: s.email.domain,
+    "email_local_digits": lambda s, h: s.email.local_digits,
+    "phone_country": lambda s, h: s.phone.country,
+    "phone_line_type": lambda s, h: s.phone.line_type,
+    "ip_org": lambda s, h: _org(s),
+    "ip_country": lambda s, h: _country(s),
+    "automation_kind": lambda s, h: s.device.automation_kind,
+    "browser": lambda s, h: s.device.browser,
+    "card_country": lambda s, h: s.payment.issuing_country,
+    "billing_country": lambda s, h: s.payment.billing_country,
+}
+for _kind in SHARED_NOUNS:
+    FACTS[f"{_kind}_shared_accounts"] = lambda s, h, k=_kind: _busiest_window(h.shared.get(k))[1]
+    FACTS[f"{_kind}_shared_window"] = lambda s, h, k=_kind: _window_words(_busiest_window(h.shared.get(k))[0])
+
+
+class Evidence(Mapping):
+    """What a message template may name: the prediction's feature values (NaN counts as
+    absent) and, with signals, the FACTS. A missing one raises KeyError."""
+
+    def __init__(self, features: dict[str, float], signals: Signals | None = None, history: History | None = None):
+        self.features, self.signals, self.history = features, signals, history
+
+    def __getitem__(self, name: str):
+        value = self.features.get(name)
+        if value is not None and value == value:
+            return value
+        fact = FACTS.get(name)
+        if fact is None or self.signals is None:
+            raise KeyError(name)
+        return fact(self.signals, self.history)
+
+    def __iter__(self):
+        return iter(self.features)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+def message(code: str, evidence: Evidence) -> str:
+    reason = REASONS[code]
+    try:
+        return reason.message.format_map(evidence)
+    except (AttributeError, TypeError, KeyError, ValueError):   # a value the message names is absent
+        return reason.absent or code
+
+
+def template_fields(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field}
+
+
+def ranked_reasons(schema: Schema, contributions: dict[str, float], values: dict[str, float],
+                   evidence: Evidence, limit: int = 6, floor: float = 0.05) -> list[dict]:
+    """Reason codes whose speaking features pushed the score up by at least `floor`,
+    strongest first: a code's weight is the sum of its speaking features' contributions."""
+    by_code: dict[str, float] = {}
+    for name, contribution in contributions.items():
+        feature, x = schema.get(name), values.get(name)
+        if feature is not None and feature.reason and x is not None and x == x and feature.speaks_when(x):
+            by_code[feature.reason] = by_code.get(feature.reason, 0.0) + contribution
+    ranked = sorted(((c, w) for c, w in by_code.items() if w >= floor), key=lambda cw: -cw[1])[:limit]
+    return [{"code": code, "message": message(code, evidence), "weight": round(weight, 3)}
+            for code, weight in ranked]
+
+
 def model_reasons(contributions: dict[str, float], s: Signals, h: History | None, features: dict,
                   limit: int = 6, floor: float = 0.05) -> list[dict]:
-    by_code: dict[str, float] = {}
-    for feature, value in contributions.items():
-        entry = FEATURE_CODES.get(feature)
-        x = features.get(feature)
-        if entry is not None and x is not None and x == x and entry[1](x):
-            by_code[entry[0]] = by_code.get(entry[0], 0.0) + value
-    ranked = sorted(((c, w) for c, w in by_code.items() if w >= floor), key=lambda cw: -cw[1])[:limit]
-    out = []
-    for code, weight in ranked:
-        try:
-            message = MESSAGES[code](s, h, features)
-        except (AttributeError, TypeError):   # a value the message names is absent
-            message = code
-        out.append({"code": code, "message": message, "weight": round(weight, 3)})
-    return out
+    return ranked_reasons(ASSESS, contributions, features, Evidence(features, s, h), limit, floor)
+
+
+def active_reasons(contribs: dict[str, float], values: dict[str, float], limit: int = 6) -> list[dict]:
+    """Reasons of a re-scored account, from the active model's contributions and values."""
+    return ranked_reasons(ACTIVE, contribs, values, Evidence(values), limit)
 
 
 def _facts(s: Signals) -> list[str]:
@@ -179,13 +142,14 @@ def explain(contributions: dict[str, float], s: Signals, h: History | None, feat
     reasons = model_reasons(contributions, s, h, features, limit=limit)
     shown = {r["code"] for r in reasons}
     weights: dict[str, float] = {}
-    for feature, value in contributions.items():
-        entry = FEATURE_CODES.get(feature)
-        if entry:
-            weights[entry[0]] = weights.get(entry[0], 0.0) + value
+    for name, value in contributions.items():
+        feature = ASSESS.get(name)
+        if feature is not None and feature.reason:
+            weights[feature.reason] = weights.get(feature.reason, 0.0) + value
+    evidence = Evidence(features, s, h)
     for code in _facts(s):
         if code not in shown:
-            reasons.append({"code": code, "message": MESSAGES[code](s, h, features),
+            reasons.append({"code": code, "message": message(code, evidence),
                             "weight": round(max(weights.get(code, 0.0), 0.0), 3)})
             shown.add(code)
     return sorted(reasons, key=lambda r: -r["weight"])

@@ -1,11 +1,16 @@
 """The model card written beside every trained model."""
 from __future__ import annotations
 
+from riskengine.scoring.schema import ACTIVE, ASSESS, FEATURE_HEAD, Schema, feature_rows, markdown_table
+
 
 def _table(rows: list[list], head: list[str]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(head, [[str(c) for c in r] for r in rows])
+
+
+def _features(meta: dict, schema: Schema) -> str:
+    """The model's features in its own order, described by the schema they were declared in."""
+    return _table(feature_rows(schema, meta["features"]), FEATURE_HEAD)
 
 
 def render_card(meta: dict) -> str:
@@ -62,6 +67,11 @@ ROC AUC {test['roc_auc']}, PR AUC {test['pr_auc']} over {test['events']} held-ou
 {legit}
 
 {segments}
+
+## Features (in the model's order; declared in `riskengine/scoring/schema.py`)
+Monotone: +1 riskier when larger, -1 riskier when smaller (declared, not a training constraint).
+
+{_features(meta, ASSESS)}
 
 ## Retraining on real labels
 1. Let the service record assessments (each stores its feature vector) and send ground truth
@@ -122,6 +132,11 @@ ROC AUC {test['roc_auc']}, PR AUC {test['pr_auc']} over {test['rows']} held-out 
 Heavy legitimate users are the usage segments startup_batch, researcher and shared_team.
 
 {segments}
+
+## Features (in the model's order; declared in `riskengine/scoring/schema.py`)
+Monotone: +1 riskier when larger, -1 riskier when smaller (declared, not a training constraint).
+
+{_features(meta, ACTIVE)}
 
 ## Retraining on real labels
 Each rescore assessment stores its feature vector (`features`, in the order above). Join
