@@ -17,8 +17,7 @@ from riskengine.rescore.behaviour import (
 )
 from riskengine.rescore.phases import Phases
 from riskengine.rescore.population import Population
-from riskengine.scoring.features import FEATURES
-from riskengine.scoring.schema import ACTIVE
+from riskengine.scoring.schema import ACTIVE, layout_names
 
 # The active model's feature order: the schema's, kept exactly (the shipped model's own).
 ACTIVE_FEATURES: list[str] = ACTIVE.names
@@ -35,10 +34,11 @@ class Scored:
     bad: dict[str, str] = field(default_factory=dict)   # account -> why it was skipped
     _lists: dict = field(default_factory=dict, repr=False)
 
-    def matrix_rows(self) -> list[list]:
-        """The matrix as rounded Python lists (NaN -> None), built once for the writer."""
+    def matrix_rows(self) -> list[dict]:
+        """The matrix as the rows the writer stores: rounded values (NaN -> None) with their
+        layout id, like every stored feature vector (schema.stored_features). Built once."""
         if "matrix" not in self._lists:
-            self._lists["matrix"] = _as_lists(self.matrix)
+            self._lists["matrix"] = [{"layout": ACTIVE.layout, "values": row} for row in _as_lists(self.matrix)]
         return self._lists["matrix"]
 
     def usage_rows(self) -> list[list]:
@@ -95,7 +95,7 @@ def score_partition(conn, pop: Population, rows: np.ndarray, readers, assess_mod
 
 
 def _latest_features(conn, local, until, lo, hi) -> dict[int, object]:
-    """Each account's latest stored signup/login feature vector (raw JSON or list)."""
+    """Each account's latest stored signup/login feature vector (raw JSON text or parsed)."""
     latest: dict[int, object] = {}
     for acct, feats, _ in storage.latest_event_features(conn, until, lo, hi):
         j = local.get(acct)
@@ -105,22 +105,59 @@ def _latest_features(conn, local, until, lo, hi) -> dict[int, object]:
 
 
 def _assess_scores(latest: dict[int, object], local: dict[str, int], model):
-    """Scores of the stored vectors by the current assess model; unreadable ones reported."""
+    """Scores of the stored vectors by the current assess model; unreadable ones reported.
+
+    A stored vector is {"layout": id, "values": [...]}; its values are aligned by name to the
+    model's feature list through the layout's names, and a feature a layout lacks (added
+    after the row was stored) is NaN, missing to XGBoost."""
     n = len(local)
     matrix = np.full((n, len(model.features)), np.nan, dtype=np.float32)
     bad: dict[str, str] = {}
     names = {j: a for a, j in local.items()}
-    # Stored vectors follow FEATURES as it was when stored; the model may order them its own way.
-    order = np.asarray([FEATURES.index(f) for f in model.features])
-    for j, feats in latest.items():
+    alignments: dict[str, _Alignment | None] = {}
+    for j, stored in _parsed(latest, bad, names):
         try:
-            values = json.loads(feats) if isinstance(feats, str) else feats
-            if not isinstance(values, list) or len(values) != len(FEATURES):
-                raise ValueError(f"stored feature vector has {len(values) if isinstance(values, list) else '?'} "
-                                 f"values, expected {len(FEATURES)}")
-            matrix[j] = np.asarray(values, dtype=np.float32)[order]     # None -> NaN
-        except (ValueError, TypeError) as e:
-            bad[names[j]] = f"unreadable stored features: {e}"
+            layout, values = stored["layout"], stored["values"]
+            if layout not in alignments:
+                alignments[layout] = _Alignment.of(layout, model.features)
+            align = alignments[layout]
+            if align is None:
+                raise ValueError(f"unknown layout {layout!r} (written by a newer riskengine?)")
+            if len(values) != align.length:
+                raise ValueError(f"{len(values)} values, layout {layout} has {align.length}")
+            matrix[j, align.model_columns] = np.asarray(values, dtype=np.float32)[align.stored_columns]
+        except (KeyError, TypeError, ValueError) as e:
+            bad[names[j]] = f"unreadable stored features: {type(e).__name__}: {e}"
     scores = model.score_batch(matrix) if n else np.zeros(0)
     scores[~np.isin(np.arange(n), list(latest))] = np.nan   # never assessed: unknown, not zero
     return scores, bad
+
+
+@dataclass(frozen=True)
+class _Alignment:
+    """Where the values of one stored layout go in one model's feature list."""
+    length: int
+    stored_columns: np.ndarray       # indexes into the stored values ...
+    model_columns: np.ndarray        # ... and the model's columns they fill
+
+    @classmethod
+    def of(cls, layout: str, features: list[str]) -> "_Alignment | None":
+        stored = layout_names(layout)
+        if stored is None:
+            return None
+        column = {f: k for k, f in enumerate(features)}
+        pairs = [(i, column[f]) for i, f in enumerate(stored) if f in column]
+        return cls(len(stored), np.asarray([i for i, _ in pairs], np.int64), np.asarray([k for _, k in pairs], np.int64))
+
+
+def _parsed(latest: dict[int, object], bad: dict, names: dict):
+    """(j, parsed value) of each readable stored vector: SQLite hands JSON text over,
+    PostgreSQL's driver has already parsed it."""
+    for j, value in latest.items():
+        if not isinstance(value, str):
+            yield j, value
+            continue
+        try:
+            yield j, json.loads(value)
+        except ValueError as e:
+            bad[names[j]] = f"unreadable stored features: {e}"

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from riskengine import storage
 from riskengine.runtime import Runtime
 from riskengine.web.errors import ApiError
-from riskengine.scoring.features import vector
+from riskengine.scoring.features import stored_features, vector
 from riskengine.ids import assessment_id
 from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe
 from riskengine.scoring.policy import Facts
@@ -158,7 +158,7 @@ def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, no
         "decision": decision, "monitored_decision": monitored, "score": score,
         "decided_by": verdict.decided_by, "model_version": response["model_version"],
         "policy_version": policy.version, "degraded": bool(failures),
-        "features": [None if v != v else v for v in vector(obs.features)],
+        "features": stored_features(obs.features),
         "inputs": _inputs(req, obs), "response": response,
     }
     return response, row

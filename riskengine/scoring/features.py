@@ -12,6 +12,7 @@ from riskengine.signals.email import EmailSignals
 from riskengine.signals.ip import IPSignals
 from riskengine.signals.payment import PaymentSignals
 from riskengine.signals.phone import PhoneSignals
+from riskengine.scoring import schema
 from riskengine.scoring.history import History
 from riskengine.scoring.schema import ASSESS, SHARED_WINDOWS
 
@@ -162,3 +163,9 @@ FEATURES: list[str] = ASSESS.names
 def vector(features: dict[str, float], names: list[str] = FEATURES) -> list[float]:
     return [features.get(n, NAN) for n in names]
 
+
+def stored_features(features: dict[str, float]) -> dict:
+    """What an assessment stores: the values of every declared feature (NaN as null) and
+    the id of their layout, by which a reader aligns them by name to its own model."""
+    current = schema.ASSESS        # looked up per call: a test may extend the schema
+    return {"layout": current.layout, "values": [None if v != v else v for v in vector(features, current.names)]}

@@ -18,7 +18,7 @@ import xgboost as xgb
 
 from riskengine.storage import migrate
 from riskengine import storage
-from riskengine.scoring.features import FEATURES, vector
+from riskengine.scoring.features import FEATURES, stored_features, vector
 from riskengine.hashing import Hasher
 from riskengine.scoring.pipeline import compute_signals, link_keys, observe
 from riskengine.schemas import AssessRequest
@@ -63,12 +63,12 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
                 links = link_keys(req, s, hasher)
                 obs = observe(conn, req, s, links, t)
                 row = _replay_row(req, s, t, i)
-                row["features"] = [None if v != v else v for v in vector(obs.features)]
+                row["features"] = stored_features(obs.features)
                 if model is not None:
                     row["score"] = float(model.score_one(vector(obs.features, model.features)).score)
                     row["decision"] = model.decision(req.event, row["score"])
                 storage.record(conn, row, {"country": req.account.country}, links)
-                rows.append(row["features"])
+                rows.append(vector(obs.features))
                 for key, value in (("y", ev.fraud), ("event", req.event), ("campaign", ev.campaign),
                                    ("campaign_id", ev.campaign_id), ("segment", ev.segment), ("ts", t),
                                    ("group", ev.campaign_id if ev.fraud or ev.campaign != "legit"
@@ -82,7 +82,7 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
         readers.close()
         if own_db:
             db.dispose()
-    X = np.asarray([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float32)
+    X = np.asarray(rows, dtype=np.float32)
     return Dataset(X=X, **{k: np.asarray(v) for k, v in cols.items()})
 
 

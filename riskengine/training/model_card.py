@@ -74,7 +74,8 @@ Monotone: +1 riskier when larger, -1 riskier when smaller (declared, not a train
 {_features(meta, ASSESS)}
 
 ## Retraining on real labels
-1. Let the service record assessments (each stores its feature vector) and send ground truth
+1. Let the service record assessments (each stores its feature values and their layout, whose
+   names are in `riskengine.scoring.stored_layouts`) and send ground truth
    to `POST /v1/labels` (analyst reviews, chargebacks, abuse reports).
 2. Join labels to assessments by account, hold out by time and by whole fraud cluster, and
    fit with `riskengine.train.fit`, calibrate with `calibration_map`, pick thresholds with
@@ -139,7 +140,8 @@ Monotone: +1 riskier when larger, -1 riskier when smaller (declared, not a train
 {_features(meta, ACTIVE)}
 
 ## Retraining on real labels
-Each rescore assessment stores its feature vector (`features`, in the order above). Join
+Each rescore assessment stores its features (`features`: `{{"layout": id, "values": [...]}}`, the
+layout's names in `riskengine.scoring.stored_layouts`, today the list above). Join
 labels from `POST /v1/labels` by account, hold out by whole fraud cluster, and train as
 `riskengine.train_active` does; ship the directory under `models/` with `"kind": "active"`.
 """

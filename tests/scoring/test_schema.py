@@ -20,7 +20,8 @@ from riskengine.scoring.features import FEATURES
 from riskengine.scoring.model import RiskModel, newest_model_dir
 from riskengine.scoring.pipeline import compute_signals, link_keys, observe
 from riskengine.scoring.reasons import FACTS, Evidence, message, template_fields
-from riskengine.scoring.schema import ACTIVE, ASSESS, REASONS, SCHEMAS, markdown
+from riskengine.scoring import stored_layouts
+from riskengine.scoring.schema import ACTIVE, ASSESS, REASONS, SCHEMAS, layout_id, markdown
 from riskengine.schemas import AssessRequest
 from riskengine.signals.ip import GeoIPReaders
 from riskengine.hashing import Hasher
@@ -182,3 +183,13 @@ def test_model_cards_describe_each_feature_from_the_schema():
         schema = ACTIVE if active else ASSESS
         for name in meta["features"]:
             assert f"| `{name}` | {schema[name].family} | {schema[name].meaning} |" in card, (path, name)
+
+
+def test_stored_layouts_are_registered_and_never_edited():
+    """Every layout id is the hash of its names (an edited entry would misread old rows),
+    and the running schemas' layouts are registered (else run --register)."""
+    for layout, names in stored_layouts.LAYOUTS.items():
+        model = layout.split("-")[0]
+        assert layout_id(model, list(names)) == layout
+    assert {ASSESS.layout, ACTIVE.layout} <= set(stored_layouts.LAYOUTS), \
+        "a feature list changed: python -m riskengine.scoring.schema --register"
