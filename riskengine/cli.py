@@ -78,7 +78,7 @@ def keys():
 def keys_create(name, scopes):
     """Create a key; prints the secret alone on stdout."""
     from sqlalchemy.exc import IntegrityError
-    from riskengine.web.auth import create_key
+    from riskengine.apikeys import create_key
     try:
         secret = create_key(_db(_config()), name, list(scopes) or None)
     except ValueError as e:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from riskengine.storage import migrate
 from riskengine import storage
 from riskengine.web.app import create_app
-from riskengine.web.auth import create_key
+from riskengine.apikeys import create_key
 from riskengine.config import Config
 
 DATA = Path(__file__).parent / "data"

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from riskengine.web.auth import create_key
+from riskengine.apikeys import create_key
 from riskengine.schemas import AccountResponse, AssessResponse, ErrorBody
 
 

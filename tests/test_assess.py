@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from riskengine.web.app import create_app
-from riskengine.web.auth import create_key
+from riskengine.apikeys import create_key
 from riskengine.runtime import Runtime
 from riskengine.scoring.policy import Policy
 from tests.test_api import signup

@@ -68,7 +68,7 @@ def test_limits(client, auth):
 
 
 def test_scope(client, app):
-    from riskengine.web.auth import create_key
+    from riskengine.apikeys import create_key
     secret = create_key(app.extensions["riskengine"].db, "assess-only", ["assess"])
     resp = client.post("/v1/usage", json={"records": [record()]}, headers={"Authorization": f"Bearer {secret}"})
     assert resp.status_code == 403

@@ -16,7 +16,7 @@ from tests.test_usage import count, expected_links, links, post, record, varied
 def test_a_request_folds_once_enough_batches_wait_and_counts_exactly(config):
     from dataclasses import replace
     from riskengine.web.app import create_app
-    from riskengine.web.auth import create_key
+    from riskengine.apikeys import create_key
     app = create_app(replace(config, usage_fold_batches=3))
     try:
         auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, 'k', None)}"}
