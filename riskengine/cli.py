@@ -171,10 +171,11 @@ def rescore(since, changes, webhook, dask_address, progress):
 @click.option("--port", default=8765, show_default=True)
 @click.option("--events", default=3000, show_default=True, help="events to replay")
 @click.option("--seed", default=11, show_default=True)
-def demo(port, events, seed):
+@click.option("--workers", default=None, type=int, help="server worker processes (default: CPU count)")
+def demo(port, events, seed, workers):
     """Start the service on a simulated world and replay signups and logins through it."""
     from riskengine.demo import run_demo
-    sys.exit(run_demo(port=port, events=events, seed=seed, echo=click.echo))
+    sys.exit(run_demo(port=port, events=events, seed=seed, workers=workers, echo=click.echo))
 
 
 if __name__ == "__main__":
