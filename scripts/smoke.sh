@@ -74,6 +74,9 @@ run() {
     return "$rc"
 }
 
+# show FILE: its content, ending in exactly one newline.
+show() { cat "$1"; [[ -z "$(tail -c 1 "$1")" ]] || echo; }
+
 free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -105,34 +108,35 @@ echo "server pid $SERVER_PID"
 
 say "wait for $BASE/readyz (at most 90 s)"
 ready=
+code=
 for _ in $(seq 90); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         wait "$SERVER_PID"; echo "the server exited with code $?"; SERVER_PID=
         abort "serve"
     fi
-    if body=$(curl -sS --max-time 2 -w '\nHTTP %{http_code}' "$BASE/readyz" 2>/dev/null); then
-        if [[ "$body" == *"HTTP 200" ]]; then ready=1; break; fi
-    fi
+    code=$(curl -sS --max-time 2 -o readyz.json -w '%{http_code}' "$BASE/readyz" 2>/dev/null) || code=
+    [[ "$code" == 200 ]] && { ready=1; break; }
     sleep 1
 done
-echo "${body:-no answer}"
+if [[ -s readyz.json ]]; then show readyz.json; echo "HTTP $code"; else echo "no answer"; fi
 [[ -n "$ready" ]] || abort "readyz (not ready within 90 s)"
 
 # assess NAME BODY: POST /v1/assess, print the answer, check decision, degraded and model.
 assess() {
-    local name=$1 body=$2 answer
+    local name=$1 body=$2
     say "$name"
     echo "\$ curl -sS --max-time 10 -X POST $BASE/v1/assess -H 'Authorization: Bearer \$KEY' -d '$body'"
-    if ! answer=$(curl -sS --max-time 10 -w '\n%{http_code}' -X POST "$BASE/v1/assess" \
+    local code
+    if ! code=$(curl -sS --max-time 10 -o "$name.json" -w '%{http_code}' -X POST "$BASE/v1/assess" \
             -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$body"); then
-        echo "$answer"; fail "$name (no answer)"; return
+        fail "$name (no answer)"; return
     fi
-    echo "$answer" | sed '$d'
-    echo "HTTP $(echo "$answer" | tail -n 1)"
-    ANSWER=$(echo "$answer" | sed '$d') "$PY" - <<'PY' || fail "$name"
+    show "$name.json"
+    echo "HTTP $code"
+    ANSWER_FILE=$name.json "$PY" - <<'PY' || fail "$name"
 import json, os, sys
 try:
-    a = json.loads(os.environ["ANSWER"])
+    a = json.loads(open(os.environ["ANSWER_FILE"]).read())
 except ValueError:
     print("check failed: the answer is not JSON")
     sys.exit(1)
