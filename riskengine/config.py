@@ -10,12 +10,14 @@ DEFAULT_POLICY = PACKAGE_DIR / "policy" / "default.toml"
 
 
 def models_dir() -> Path:
-    """Where shipped models live: RISKENGINE_MODELS_DIR, else models/ beside the package
-    (a source checkout), else models/ in the working directory."""
+    """Where shipped models live: RISKENGINE_MODELS_DIR if set, else the package's own
+    riskengine/models/ (package data: in a wheel, an editable install and a source checkout
+    alike). Never the working directory: a server started elsewhere must find the same models."""
     if os.environ.get("RISKENGINE_MODELS_DIR"):
         return Path(os.environ["RISKENGINE_MODELS_DIR"])
-    beside = PACKAGE_DIR.parent / "models"
-    return beside if beside.is_dir() else Path.cwd() / "models"
+    return PACKAGE_DIR / "models"
+
+
 ENV_NAMES = {
     "database_url": "RISKENGINE_DATABASE_URL",
     "geoip_city": "RISKENGINE_GEOIP_CITY",

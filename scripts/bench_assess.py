@@ -164,8 +164,9 @@ def model_dir(arg: str | None) -> str | None:
         return arg
     if os.environ.get("RISKENGINE_MODEL"):
         return os.environ["RISKENGINE_MODEL"]
+    from riskengine.config import models_dir
     from riskengine.scoring.model import newest_model_dir
-    found = newest_model_dir(ROOT / "models")
+    found = newest_model_dir(models_dir())
     if found is not None:
         return str(found)
     fallback = Path("/tmp/toymodel/0.0.1")
@@ -1164,7 +1165,8 @@ def parse_args(argv):
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached prefill and build it again")
     ap.add_argument("--geoip", choices=("sim", "maxmind-test", "none"), default="sim",
                     help="GeoIP files: the simulated world's (matches the generated addresses), MaxMind's test files, none")
-    ap.add_argument("--model", default=None, help="model dir (default: $RISKENGINE_MODEL, else newest under models/)")
+    ap.add_argument("--model", default=None,
+                    help="model dir (default: $RISKENGINE_MODEL, else newest in riskengine/models/)")
     ap.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
                     help="closed-loop client")
     ap.add_argument("--wrk-threads", type=int, default=1)
