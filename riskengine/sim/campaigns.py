@@ -14,10 +14,10 @@ import math
 from datetime import datetime
 
 from riskengine.sim import identity as idt
+from riskengine.sim.builder import UTC, WORK_HOURS, Builder, CampaignInfo, SimAccount
 from riskengine.sim.geo import COUNTRIES, SimNetwork
 from riskengine.sim.identity import SimDevice
 from riskengine.sim.rand import Rand, Weighted
-from riskengine.sim.world import UTC, WORK_HOURS, Builder, CampaignInfo, SimAccount
 
 SIGNUP_KIND_SHARE = {"bulk_farm": 0.30, "alias_farm": 0.15, "antidetect_farm": 0.25, "hydra": 0.30}
 TARGET_COUNTRIES = ("US", "GB", "CA", "AU", "DE", "FR", "NL")

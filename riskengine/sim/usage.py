@@ -56,9 +56,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from riskengine.sim.builder import HUMAN_HOURS, WORK_HOURS, SimAccount, World
 from riskengine.sim.geo import COUNTRIES, RESTRICTED, Geo, SimNetwork
 from riskengine.sim.rand import Rand, Weighted
-from riskengine.sim.world import HUMAN_HOURS, WORK_HOURS, SimAccount, World
 
 QUOTA_REQUESTS_PER_DAY = 1000        # default per-account limit, per UTC day
 QUOTA_RAISED_FACTOR = 5              # paid startup/research accounts
