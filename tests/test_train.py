@@ -8,7 +8,8 @@ import pytest
 
 from riskengine.scoring.features import FEATURES
 from riskengine.scoring.model import RiskModel, newest_model_dir
-from riskengine.training.assess_model import pick_threshold, split, train_and_write
+from riskengine.training.assess_model import split, train_and_write
+from riskengine.training.common import pick_threshold
 
 
 @pytest.fixture(scope="module")
