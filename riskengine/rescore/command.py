@@ -1,4 +1,7 @@
-"""Wiring of `riskengine rescore` and scripts/rescore.py: configuration in, summary out."""
+"""Wiring of `riskengine rescore` and scripts/rescore.py: configuration in, summary out.
+
+The runtime (XGBoost, scikit-learn: seconds to import) is imported only once the configuration
+has checked out, so a misconfigured run fails at once."""
 from __future__ import annotations
 
 import os
@@ -6,11 +9,11 @@ import os
 import click
 
 from riskengine.config import Config, models_dir
-from riskengine.runtime import ModelError, Runtime, load_model
-from riskengine.scoring.model import newest_model_dir
 
 
 def active_model_dir(config: Config | None = None) -> str:
+    from riskengine.runtime import ModelError
+    from riskengine.scoring.model import newest_model_dir
     config = config or Config.from_env()
     path = config.active_model_path or newest_model_dir(models_dir(), kind="active")
     if path is None:
@@ -22,8 +25,9 @@ def active_model_dir(config: Config | None = None) -> str:
 def run_from_cli(since_seconds: float, changes: str | None, webhook_url: str | None,
                  dask_address: str | None, progress: bool) -> str:
     cfg = Config.from_env()
-    # Everything that can be refused is checked before the runtime opens the database and GeoIP files.
     hook = _webhook(webhook_url, cfg.webhook_secret)
+    from riskengine.runtime import Runtime, load_model
+    # The active model before the runtime: a bad one is refused before the database and GeoIP files open.
     active = load_model(active_model_dir(cfg), "RISKENGINE_ACTIVE_MODEL", nthread=os.cpu_count() or 2)
     runtime = Runtime.build(cfg)
     from riskengine.rescore import job as rescore     # dask and the job's numpy code: seconds to import
