@@ -143,3 +143,102 @@ def test_simulate_writes_a_world(tmp_path):
     for name in ("city", "asn", "anonymous"):
         with maxminddb.open_database(str(out / "geoip" / f"{name}.mmdb")) as reader:
             assert reader.metadata().node_count > 0
+
+
+# ------------------------------------------------------------------ misconfiguration: one line, no traceback
+# Each case runs the installed `riskengine` as a user would, in a clean environment.
+
+def cli_env(tmp_path, **settings) -> dict:
+    """The environment minus any RISKENGINE_* of the caller's, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKENGINE_")}
+    env.update({"RISKENGINE_HASH_KEY_FILE": str(tmp_path / "k.key"), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    env.update(settings)
+    return env
+
+
+def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    # serve gets a port nothing else uses: a check that failed to stop it would serve, and time out
+    if args[0] == "serve":
+        args = (*args, "--port", str(_free_port()))
+    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, *names: str) -> str:
+    said = result.stderr + result.stdout
+    lines = [ln for ln in said.splitlines() if ln.strip()]
+    assert result.returncode != 0, said
+    assert "Traceback" not in said and len(lines) == 1 and lines[0].startswith("Error: "), said
+    for name in names:
+        assert name in lines[0], said
+    return lines[0]
+
+
+DB_COMMANDS = [("keys", "create", "svc"), ("keys", "list"), ("keys", "revoke", "svc"), ("rescore",), ("serve",)]
+
+
+@pytest.mark.parametrize("command", DB_COMMANDS, ids=" ".join)
+def test_every_database_command_refuses_an_unmigrated_database(command, tmp_path):
+    env = cli_env(tmp_path, RISKENGINE_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert_one_error_line(run_cli(*command, env=env), "not migrated", "riskengine db upgrade")
+
+
+def test_db_upgrade_migrates_a_fresh_database_then_commands_work(tmp_path):
+    env = cli_env(tmp_path, RISKENGINE_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgraded = run_cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0 and "database at revision" in upgraded.stdout, upgraded.stderr
+    listed = run_cli("keys", "list", env=env)
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+
+
+# One command per kind of mistake; tests/test_config.py checks every hint in-process.
+@pytest.mark.parametrize("command, url, hint", [
+    (("keys", "list"), "postgres://riskengine:s3cret@db.example:5432/risk", "write postgresql://riskengine:***@db.example"),
+    (("serve",), "riskengine.db", "write sqlite:///riskengine.db"),
+    (("db", "upgrade"), "mysql://root@localhost/risk", "sqlite:///PATH and postgresql://"),
+    (("keys", "create", "svc"), "sqlite://relative.db", "write sqlite:///relative.db"),
+], ids=["postgres-scheme", "bare-file", "unknown-scheme", "two-slashes"])
+def test_a_malformed_database_url_says_what_to_write(command, url, hint, tmp_path):
+    line = assert_one_error_line(run_cli(*command, env=cli_env(tmp_path, RISKENGINE_DATABASE_URL=url)),
+                                 "RISKENGINE_DATABASE_URL", hint)
+    assert "s3cret" not in line
+
+
+# db upgrade connects through Alembic, rescore through the runtime; keys and serve share db upgrade's engine.
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("rescore",)], ids=" ".join)
+def test_an_unreachable_postgresql_is_one_line_naming_host_and_port(command, tmp_path):
+    env = cli_env(tmp_path, RISKENGINE_DATABASE_URL="postgresql://riskengine:s3cret@127.0.0.1:1/risk")  # nothing listens
+    started = time.monotonic()
+    line = assert_one_error_line(run_cli(*command, env=env), "RISKENGINE_DATABASE_URL", "127.0.0.1:1")
+    assert time.monotonic() - started < 20 and "s3cret" not in line     # start-up included; the connect is instant
+
+
+def test_a_bug_keeps_its_traceback(env, monkeypatch):
+    # Only the domain's errors become one line: anything else is a bug and must stay visible.
+    def broken(conn):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(storage, "list_keys", broken)
+    result = CliRunner().invoke(main, ["keys", "list"])
+    assert isinstance(result.exception, ZeroDivisionError) and "Error:" not in result.output
+
+
+def test_version(tmp_path):
+    from riskengine import __version__
+    result = run_cli("--version", env=cli_env(tmp_path))
+    assert result.returncode == 0 and result.stdout == f"riskengine {__version__}\n"
+
+
+ALL_COMMANDS = [("serve",), ("db",), ("db", "upgrade"), ("keys",), ("keys", "create"), ("keys", "list"),
+                ("keys", "revoke"), ("simulate",), ("train",), ("rescore",), ("demo",)]
+
+
+def test_dash_h_is_help(tmp_path):
+    result = run_cli("-h", env=cli_env(tmp_path))
+    assert result.returncode == 0 and result.stdout.startswith("Usage: riskengine") and "--version" in result.stdout
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS, ids=" ".join)
+def test_dash_h_is_help_on_every_command(command):
+    # In-process: the option comes from the group's context settings, the same for every command.
+    result = CliRunner().invoke(main, [*command, "-h"], prog_name="riskengine")
+    assert result.exit_code == 0 and result.output.startswith(f"Usage: riskengine {' '.join(command)}")
+    assert result.output == CliRunner().invoke(main, [*command, "--help"], prog_name="riskengine").output

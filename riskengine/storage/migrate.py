@@ -13,7 +13,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class NotMigrated(RuntimeError):
-    pass
+    """The database's schema is not the one this riskengine needs; the message says what to run."""
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
@@ -25,6 +25,7 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     from riskengine.storage import optimize
+    _require_known(current(engine))
     command.upgrade(_alembic_config(engine), revision)
     optimize(engine)
 
@@ -44,7 +45,18 @@ def current(engine: Engine) -> str | None:
 
 def require_current(engine: Engine) -> None:
     have, want = current(engine), head()
-    if have != want:
-        raise NotMigrated(
-            f"the database is at schema revision {have or 'none'}, this riskengine needs {want}: "
-            "run `riskengine db upgrade` (with the same RISKENGINE_DATABASE_URL) first")
+    if have == want:
+        return
+    _require_known(have)
+    state = "not migrated (it has no schema)" if have is None else f"at schema revision {have}"
+    raise NotMigrated(f"the database is {state}, this riskengine needs {want}: "
+                      "run `riskengine db upgrade` (with the same RISKENGINE_DATABASE_URL) first")
+
+
+def _require_known(have: str | None) -> None:
+    # A revision we do not ship was written by a newer riskengine: `db upgrade` cannot help
+    # (Alembic would fail with "Can't locate revision"), running that release can.
+    scripts = ScriptDirectory.from_config(_alembic_config(None))
+    if have is not None and have not in {s.revision for s in scripts.walk_revisions()}:
+        raise NotMigrated(f"the database is at schema revision {have}, which this riskengine does not know: "
+                          "a newer riskengine migrated it; run that release")
