@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 
-import click
-
-from riskengine.config import Config, models_dir
+from riskengine.config import Config, ConfigError, models_dir
 
 
 def active_model_dir(config: Config | None = None) -> str:
@@ -26,14 +24,14 @@ def run_from_cli(since_seconds: float, changes: str | None, webhook_url: str | N
                  dask_address: str | None, progress: bool) -> str:
     cfg = Config.from_env()
     hook = _webhook(webhook_url, cfg.webhook_secret)
-    from riskengine.runtime import Runtime, load_model
+    from riskengine.runtime import ModelError, Runtime, load_model
     # The active model before the runtime: a bad one is refused before the database and GeoIP files open.
     active = load_model(active_model_dir(cfg), "RISKENGINE_ACTIVE_MODEL", nthread=os.cpu_count() or 2)
     runtime = Runtime.build(cfg)
     from riskengine.rescore import job as rescore     # dask and the job's numpy code: seconds to import
     try:
         if runtime.model is None:
-            raise click.ClickException("; ".join(runtime.problems))
+            raise ModelError("RISKENGINE_MODEL", "; ".join(runtime.problems))
         summary = rescore.run(runtime, active, since_seconds, changes, hook, dask_address, progress)
     finally:
         runtime.close()
@@ -47,7 +45,6 @@ def _webhook(url: str | None, secret: str | None):
     from riskengine.rescore.webhook import Webhook
     if not url:
         return None
-    try:
-        return Webhook(url, secret or "")
-    except ValueError as e:
-        raise click.ClickException(str(e))
+    if not secret:
+        raise ConfigError("RISKENGINE_WEBHOOK_SECRET", "is required with --webhook (the changes are signed with it)")
+    return Webhook(url, secret)
