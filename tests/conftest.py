@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from riskengine.storage import migrate
 from riskengine import storage
-from riskengine.web.app import create_app
 from riskengine.apikeys import create_key
 from riskengine.config import Config
+from riskengine.storage import migrate
+from riskengine.web.app import create_app
 
 DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,10 +15,10 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from riskengine import storage
-from riskengine.web.app import create_app
 from riskengine.cli import main
+from riskengine.web.app import create_app
 from tests.conftest import MAXMIND
-from tests.test_api import signup
+from tests.factories import free_port, signup
 
 BIN = Path(sys.executable).parent / "riskengine"
 
@@ -68,14 +67,8 @@ def test_unmigrated_database_is_refused_with_what_to_run(tmp_path, monkeypatch):
     assert app.test_client().get("/readyz").status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
-    port = _free_port()
+    port = free_port()
     secret = CliRunner().invoke(main, ["keys", "create", "svc"]).output.strip()
     proc_env = {**os.environ, **env, "RISKENGINE_GEOIP_CITY": str(MAXMIND / "GeoIP2-City-Test.mmdb"),
                 "RISKENGINE_USAGE_FOLD_SECONDS": "0.2"}
@@ -159,7 +152,7 @@ def cli_env(tmp_path, **settings) -> dict:
 def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     # serve gets a port nothing else uses: a check that failed to stop it would serve, and time out
     if args[0] == "serve":
-        args = (*args, "--port", str(_free_port()))
+        args = (*args, "--port", str(free_port()))
     return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=60)
 
 

@@ -18,8 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from riskengine import demo
-from tests.test_cli import BIN, _free_port
-
+from tests.test_cli import BIN, free_port
 
 # ------------------------------------------------------------------ helpers
 
@@ -27,7 +26,7 @@ class Demo:
     """`riskengine demo` as a child process whose output is read as it comes."""
 
     def __init__(self, *args: str, env: dict | None = None):
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = subprocess.Popen([str(BIN), "demo", "--port", str(self.port), *args],
                                      env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -135,20 +134,26 @@ def test_a_failing_setup_command_is_one_line(run):
     code, out = d.finish(60)
     assert code == 1
     assert out.splitlines()[-1] == ("Error: `riskengine db upgrade` failed (exit 1): "
-                                    "ValueError: invalid literal for int() with base 10: 'bogus'")
+                                    "RISKENGINE_DB_TIMEOUT_MS: 'bogus' is not a whole number of milliseconds")
     assert "Traceback" not in out
 
 
 # ------------------------------------------------------------------ a server that cannot get ready
 
 @pytest.mark.parametrize("setting, said", [
-    # gunicorn's workers fail to boot and the server exits: its own message is shown.
-    ("RISKENGINE_POLICY", "cannot read policy /nonexistent"),
-    # The server runs but /readyz says 503 for ever: it used to hang the demo for good.
-    ("RISKENGINE_MODEL", "not ready: model /nonexistent could not be loaded"),
+    # The configuration checks out, but `serve` cannot load the policy and exits: its own message is shown.
+    ("RISKENGINE_POLICY", "RISKENGINE_POLICY: cannot read policy"),
+    # The server runs but /readyz says 503 for ever (no model under the models directory): it
+    # used to hang the demo for good.
+    ("RISKENGINE_MODELS_DIR", "not ready: no model: none under"),
 ])
-def test_a_server_that_cannot_get_ready_fails_within_seconds(run, setting, said):
-    d = run("--events", "50", "--workers", "1", env={setting: "/nonexistent"})
+def test_a_server_that_cannot_get_ready_fails_within_seconds(run, setting, said, tmp_path):
+    value = tmp_path / "empty-models"
+    value.mkdir()
+    if setting == "RISKENGINE_POLICY":
+        value = tmp_path / "policy.toml"
+        value.write_text("this is [not toml")
+    d = run("--events", "50", "--workers", "1", env={setting: str(value)})
     started = time.monotonic()
     code, out = d.finish(60)
     assert code == 1 and said in out, out
@@ -268,7 +273,7 @@ def test_client_errors_alone_fail_only_a_run_without_decisions():
 
 
 def test_a_server_that_does_not_answer_is_given_up_on_quickly():
-    port = _free_port()                          # nothing listens there
+    port = free_port()                          # nothing listens there
     started = time.monotonic()
     tally = demo._replay(port, "rk_test", _events(300), 3, lambda line: None)
     assert time.monotonic() - started < 10

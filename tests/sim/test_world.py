@@ -12,8 +12,8 @@ import phonenumbers
 import pytest
 
 from riskengine.sim import ATTACK_KINDS, build_world
-from riskengine.sim.geo import COUNTRIES
 from riskengine.sim import identity as idt
+from riskengine.sim.geo import COUNTRIES
 from riskengine.sim.rand import Rand
 
 EVENTS = {"signup", "login"}

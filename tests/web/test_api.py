@@ -7,20 +7,7 @@ import pytest
 
 from riskengine.apikeys import create_key
 from riskengine.schemas import AccountResponse, AssessResponse, ErrorBody
-
-
-def signup(account_id="acct_1", **over):
-    body = {
-        "event": "signup",
-        "account": {"id": account_id, "email": "jane.doe@example.com", "phone": "+447911123456",
-                    "country": "GB", "org_type": "individual", "name": "Jane Doe"},
-        "ip": "2.125.160.216",
-        "device": {"id": "dv_1", "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-                   "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "timezone": "Europe/London",
-                   "languages": ["en-GB", "en"], "webdriver": False, "components_hash": "c0ffee"},
-    }
-    body.update(over)
-    return body
+from tests.factories import signup
 
 
 def error_of(resp):

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from riskengine.web.app import create_app
 from riskengine.apikeys import create_key
 from riskengine.runtime import Runtime
 from riskengine.scoring.policy import Policy
-from tests.test_api import signup
+from riskengine.web.app import create_app
+from tests.factories import signup
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 

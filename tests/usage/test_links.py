@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import text
 
 from riskengine.usage.links import LinkFolder, start_folder
-from tests.test_usage import count, expected_links, links, post, record, varied
+from tests.factories import count, expected_links, links, post, record, varied
 
 
 def test_a_request_folds_once_enough_batches_wait_and_counts_exactly(config):
     from dataclasses import replace
-    from riskengine.web.app import create_app
+
     from riskengine.apikeys import create_key
+    from riskengine.web.app import create_app
     app = create_app(replace(config, usage_fold_batches=3))
     try:
         auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, 'k', None)}"}
