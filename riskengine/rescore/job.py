@@ -31,9 +31,6 @@ from riskengine.rescore.population import Population, population
 log = logging.getLogger(__name__)
 
 
-log = logging.getLogger(__name__)
-
-
 CHUNK = 20_000
 
 
@@ -53,8 +50,12 @@ class Summary:
         d = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items()))
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
         lines = [f"rescore {self.run_id}{' (resumed)' if self.resumed else ''}: {self.scored} of {self.accounts} "
-                 f"active accounts scored in {self.seconds:.1f}s ({phases})",
-                 f"decisions: {d}", f"decision changes: {self.changes}"]
+                 f"active accounts scored in {self.seconds:.1f}s ({phases})"]
+        if not self.accounts:
+            # A young or idle service: say so rather than print empty counts.
+            lines.append("no account was active in the window: nothing to decide")
+            return "\n".join(lines)
+        lines += [f"decisions: {d}", f"decision changes: {self.changes}"]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} bad rows: " + "; ".join(
                 f"{a}: {why}" for a, why in list(self.skipped.items())[:10]))

@@ -84,7 +84,9 @@ def _distinct_fingerprints(acct: np.ndarray, fp: np.ndarray):
     acct, fp = acct[keep], fp[keep]
     order = np.lexsort((fp, acct))
     acct, fp = acct[order], fp[order]
-    first = np.r_[True, (acct[1:] != acct[:-1]) | (fp[1:] != fp[:-1])]
+    # len(acct) leading flags, not np.r_[True, ...]: a young database has no fingerprint at all.
+    first = np.ones(len(acct), bool)
+    first[1:] = (acct[1:] != acct[:-1]) | (fp[1:] != fp[:-1])
     return acct[first], fp[first]
 
 
