@@ -2,53 +2,20 @@
 no usage, one account, no active account. Each must give a clear summary, never a crash."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
 
 from riskengine.cli import main
 from riskengine.rescore import job
 from riskengine.rescore.partition import score_partition
 from riskengine.rescore.population import population
+from tests.rescore.helpers import NOW, WEEK, assess, at, login, send_usage, stored
 from tests.test_api import signup
-
-NOW = time.time()
-WEEK = 7 * 86400
-
-
-def at(hours_ago: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - hours_ago * 3600))
-
-
-def login(account_id: str, hours_ago: float) -> dict:
-    return signup(account_id, event="login", occurred_at=at(hours_ago),
-                  login={"outcome": "success", "method": "password"})
-
-
-def assess(client, auth, body):
-    resp = client.post("/v1/assess", json=body, headers=auth)
-    assert resp.status_code == 200, resp.json
-    return resp.json
-
-
-def send_usage(client, auth, account, n, fingerprint=None):
-    records = [{"account_id": account, "occurred_at": at(20 - k * 0.5), "ip": "2.125.160.216", "device_id": "dv_1",
-                "requests": 1, "input_tokens": 100, "output_tokens": 200,
-                **({"prompt_fingerprint": fingerprint(k)} if fingerprint else {})} for k in range(n)]
-    assert client.post("/v1/usage", json={"records": records}, headers=auth).status_code == 202
 
 
 def rescore_cli(*args):
     return CliRunner().invoke(main, ["rescore", "--since", "7d", "--no-progress", *args])
-
-
-def stored(runtime):
-    with runtime.db.connect() as conn:
-        return {r.account_id: r for r in conn.execute(text(
-            "SELECT account_id, decision, decided_by, score FROM assessment WHERE event = 'rescore'"))}
 
 
 def test_signups_and_logins_only(client, auth, env, runtime):
@@ -61,7 +28,7 @@ def test_signups_and_logins_only(client, auth, env, runtime):
     assert "2 of 2 active accounts scored" in result.output
     rows = stored(runtime)
     assert set(rows) == {"acct_a", "acct_b"}
-    assert all(r.decision in ("allow", "challenge", "block") and 0 <= r.score <= 1 for r in rows.values())
+    assert all(r["decision"] in ("allow", "challenge", "block") and 0 <= r["score"] <= 1 for r in rows.values())
 
 
 def test_usage_without_prompt_fingerprints(client, auth, runtime, active_model):
