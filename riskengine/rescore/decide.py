@@ -37,11 +37,9 @@ def decide(pop: Population, rows: np.ndarray, scored: Scored, active_model, poli
         if acct in scored.bad:
             continue
         score = float(scored.score[k])
-        # Signals are built again for writing: kept for a million accounts they would cost gigabytes.
-        signals = rescore_facts.signals(pop, i, behaviour[k])
-        answer = policy.finalize(policy.decide(facts.of(i, signals),
+        answer = policy.finalize(policy.decide(facts.of(i, behaviour[k]),
                                                active_model.decision("rescore", score, policy.thresholds)))
-        out.append(Outcome(acct, answer.decision, answer.decided_by, round(score, 6), list(answer.reasons), k,
+        out.append(Outcome(acct, answer.decision, answer.decided_by, round(score, 6), answer.reasons, k,
                            answer.monitored))
         if out[-1].verdict != "allow" or pop.previous[i] not in (None, "allow"):
             flagged.append((len(out) - 1, k))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:                       # population imports this module
     from riskengine.rescore.population import Population
 
 LINK_LISTS = {"device": "device_ids", "payment": "card_fingerprints"}   # link kind -> list it is matched to
+SIGNAL_GROUPS = frozenset({"behaviour", "links"})                         # a rescore's `signals`
 
 
 def listed_keys(policy: Policy, hasher) -> dict[str, tuple[str, str]]:
@@ -62,12 +63,13 @@ class RescoreFacts:
     used: dict[int, dict[str, frozenset]] = field(default_factory=dict)
     ip_countries: dict[int, frozenset[str]] = field(default_factory=dict)   # restricted ones only
     profile: dict[int, tuple] = field(default_factory=dict)   # (email, domain, country) where they matter
+    groups: frozenset = SIGNAL_GROUPS                          # the signal groups its rules read
 
     @classmethod
     def build(cls, conn, pop: "Population", policy: Policy, readers: GeoIPReaders | None, since: float,
               until: float) -> "RescoreFacts":
         used = {i: {name: frozenset(v) for name, v in lists.items()} for i, lists in pop.listed_links.items()}
-        facts = cls(pop, used, profile=_profiles(conn, pop.index, policy))
+        facts = cls(pop, used, profile=_profiles(conn, pop.index, policy), groups=_groups_read(policy))
         ranges = policy.allow.ip_ranges + policy.deny.ip_ranges
         regions = policy.restricted and policy.region_actions.get("ip", "ignore") != "ignore"
         if ranges or regions:
@@ -84,12 +86,14 @@ class RescoreFacts:
         for a, found in _per_account(acct, ip, listed, lambda j: addrs[j]).items():
             self.used[a] = {**self.used.get(a, {}), "ip_ranges": frozenset(found)}
 
-    def of(self, i: int, signals: dict) -> Facts:
+    def of(self, i: int, behaviour: list) -> Facts:
+        """Account i's Facts; `behaviour` is its row of stored behaviour values."""
         pop = self.pop
         account = pop.accounts[i]
         email, domain, country = self.profile.get(i, NO_PROFILE)
         return Facts(event="rescore", account_id=account, email=email, domain=domain, ip=None, device_id=None,
-                     card_fingerprint=None, signals=signals, label=pop.labels.get(account), used=self.used.get(i),
+                     card_fingerprint=None, signals=signals(pop, i, behaviour, self.groups),
+                     label=pop.labels.get(account), used=self.used.get(i),
                      countries={"declared": frozenset((country,)) if country else NO_COUNTRY,
                                 "ip": self.ip_countries.get(i, NO_COUNTRY)})
 
@@ -98,11 +102,23 @@ NO_COUNTRY: frozenset[str] = frozenset()
 NO_PROFILE = (None, None, None)
 
 
-def signals(pop: "Population", i: int, behaviour: list) -> dict:
-    """The stored answer's `signals` of a rescore, which are also what its rules see."""
-    return {"behaviour": dict(zip(BEHAVIOUR_FEATURES, behaviour)),
-            "links": {"cluster_id": f"cl_{int(pop.cluster[i])}",
-                      "cluster_size": int(pop.cluster_feats["cluster_size"][i])}}
+def signals(pop: "Population", i: int, behaviour: list, groups: frozenset = SIGNAL_GROUPS) -> dict:
+    """The stored answer's `signals` of a rescore (its `groups` of them), which are also what
+    its rules see."""
+    out = {}
+    if "behaviour" in groups:
+        out["behaviour"] = dict(zip(BEHAVIOUR_FEATURES, behaviour))
+    if "links" in groups:
+        out["links"] = {"cluster_id": f"cl_{int(pop.cluster[i])}",
+                        "cluster_size": int(pop.cluster_feats["cluster_size"][i])}
+    return out
+
+
+def _groups_read(policy: Policy) -> frozenset:
+    """The signal groups that rules able to fire in a rescore read: the job builds only those
+    for deciding (a million times), since a rule over any other group finds nothing anyway."""
+    return SIGNAL_GROUPS & {cond["signal"].split(".")[0] for rule in policy.rules
+                            if rule.event in (None, "rescore") for cond in rule.when}
 
 
 def _profiles(conn, index: dict[str, int], policy: Policy) -> dict[int, tuple]:
@@ -154,14 +170,39 @@ def _restricted_countries(acct, ip, ips, restricted, readers) -> dict[int, froze
     """Account index -> the restricted countries its usage addresses point to (most: none)."""
     if readers is None or readers.city is None or not len(ip):
         return {}
-    city = GeoIPReaders(city=readers.city)       # the country is all a region needs
     country = [None] * len(ips)
-    for j in np.unique(ip).tolist():
-        c = ip_signals(ips[j], city).country
+    for j, c in countries(ips, np.unique(ip).tolist(), readers.city).items():
         country[j] = c.upper() if c and c.upper() in restricted else None
     bad = np.fromiter((c is not None for c in country), bool, len(ips))
     found = _per_account(acct, ip, bad, country.__getitem__, other=False)
     return {a: frozenset(v) for a, v in found.items()}
+
+
+def countries(ips: list[str], wanted: list[int], city) -> dict[int, str | None]:
+    """The country ip_signals gives each wanted address (indexes into `ips`), with one GeoIP
+    lookup per network of the file rather than per address: walked in numeric order, an address
+    inside the network of the previous lookup has the same record. The partition's own lookups
+    already cost seconds per hundred thousand addresses; these must not cost as much again."""
+    readers = GeoIPReaders(city=city)
+    v4_only = city.metadata().ip_version == 4
+    out: dict[int, str | None] = {}
+    end, country = None, None
+    for version, value, j, addr in sorted((a.version, int(a), j, a) for j in wanted for a in (_address(ips[j]),)):
+        if version == 6 and v4_only:
+            out[j] = None                      # no record, as ip_signals says
+            continue
+        if end is None or (version, value) > end:
+            _, prefix = city.get_with_prefix_len(addr)
+            free = (32 if version == 4 else 128) - prefix
+            end = (version, (value >> free << free) + (1 << free) - 1)
+            country = ip_signals(ips[j], readers).country
+        out[j] = country
+    return out
+
+
+def _address(ip: str):
+    addr = ipaddress.ip_address(ip)
+    return addr.ipv4_mapped if addr.version == 6 and addr.ipv4_mapped else addr
 
 
 def _per_account(acct, ip, listed: np.ndarray, value, other: bool = True) -> dict[int, set]:

@@ -184,7 +184,8 @@ def _write_chunk(runtime, pop, run_id, as_of, chunk, skipped, versions):
 
 def _rows(run_id, as_of, o: Outcome, i: int, scored: Scored, pop: Population, versions: dict):
     asm = assessment_id(as_of)
-    signals = rescore_signals(pop, i, scored.usage_rows()[o.k])       # what the policy's rules saw
+    # Built again here rather than kept from deciding: for a million accounts that would cost gigabytes.
+    signals = rescore_signals(pop, i, scored.usage_rows()[o.k])
     links = signals["links"]
     response = {"assessment_id": asm, "event": "rescore", "account_id": o.account, "decision": o.decision,
                 "score": o.score, "reasons": o.reasons, "decided_by": o.decided_by, "degraded": False,

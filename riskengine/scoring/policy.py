@@ -73,7 +73,7 @@ class PolicyError(ValueError):
     pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class Lists:
     emails: frozenset = frozenset()
     domains: frozenset = frozenset()
@@ -81,6 +81,11 @@ class Lists:
     device_ids: frozenset = frozenset()
     card_fingerprints: frozenset = frozenset()
     accounts: frozenset = frozenset()
+
+    def __post_init__(self):
+        # The lists in use, in checking order (frozen, so it stays true): most policies list
+        # little, and the re-scoring job asks a million times.
+        object.__setattr__(self, "in_use", tuple(name for name in LIST_FIELDS if getattr(self, name)))
 
     @classmethod
     def parse(cls, raw: dict, where: str) -> "Lists":
@@ -103,9 +108,7 @@ class Lists:
         lists) all of them must be listed, else (deny lists) one is enough. An event has one
         value of each, so both read the same for it."""
         quantifier = all if every else any
-        for name in LIST_FIELDS:
-            if not getattr(self, name):
-                continue              # most lists are empty: skip them before building values
+        for name in self.in_use:
             values = facts.values(name)
             if values and quantifier(self.holds(name, v) for v in values):
                 return name
