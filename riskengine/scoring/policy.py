@@ -287,6 +287,8 @@ class Policy:
                                      "weight": 0.0})
                 best = _raise(best, action, "rule:restricted_region")
         for rule in self.rules:
+            if rule.event is not None and rule.event != facts.event:
+                continue          # before the call: the re-scoring job decides a million times
             if rule.fires(facts):
                 best.reasons.append({"code": f"rule.{rule.name}", "message": f"Policy rule {rule.name}",
                                      "weight": 0.0})
