@@ -4,11 +4,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,9 +16,7 @@ from riskengine import storage
 from riskengine.cli import main
 from riskengine.web.app import create_app
 from tests.conftest import MAXMIND
-from tests.factories import free_port, signup
-
-BIN = Path(sys.executable).parent / "riskengine"
+from tests.factories import BIN, assert_one_error_line, cli_env, free_port, run_cli, signup
 
 
 @pytest.fixture
@@ -140,30 +136,6 @@ def test_simulate_writes_a_world(tmp_path):
 
 # ------------------------------------------------------------------ misconfiguration: one line, no traceback
 # Each case runs the installed `riskengine` as a user would, in a clean environment.
-
-def cli_env(tmp_path, **settings) -> dict:
-    """The environment minus any RISKENGINE_* of the caller's, plus `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKENGINE_")}
-    env.update({"RISKENGINE_HASH_KEY_FILE": str(tmp_path / "k.key"), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
-    env.update(settings)
-    return env
-
-
-def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    # serve gets a port nothing else uses: a check that failed to stop it would serve, and time out
-    if args[0] == "serve":
-        args = (*args, "--port", str(free_port()))
-    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess, *names: str) -> str:
-    said = result.stderr + result.stdout
-    lines = [ln for ln in said.splitlines() if ln.strip()]
-    assert result.returncode != 0, said
-    assert "Traceback" not in said and len(lines) == 1 and lines[0].startswith("Error: "), said
-    for name in names:
-        assert name in lines[0], said
-    return lines[0]
 
 
 DB_COMMANDS = [("keys", "create", "svc"), ("keys", "list"), ("keys", "revoke", "svc"), ("rescore",), ("serve",)]

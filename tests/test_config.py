@@ -17,7 +17,7 @@ from riskengine.scoring.model import newest_model_dir
 from riskengine.scoring.policy import PolicyError
 from riskengine.storage.engine import DatabaseUnavailable, StorageError
 from tests.conftest import MAXMIND
-from tests.test_cli import assert_one_error_line, cli_env, run_cli
+from tests.factories import assert_one_error_line, cli_env, run_cli
 
 CITY = str(MAXMIND / "GeoIP2-City-Test.mmdb")
 

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from riskengine import demo
-from tests.test_cli import BIN, free_port
+from tests.factories import BIN, free_port
 
 # ------------------------------------------------------------------ helpers
 

@@ -102,3 +102,14 @@ def test_nothing_but_entrypoints_imports_web_or_cli():
                    if (d.startswith("riskengine.web") or d == "riskengine.cli")
                    and not m.startswith("riskengine.web") and m not in ENTRYPOINTS)
     assert not wrong, wrong
+
+
+def test_test_modules_share_helpers_only_through_factories():
+    tests = Path(__file__).resolve().parent
+    wrong = []
+    for path in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests."):
+                if node.module not in ("tests.factories", "tests.conftest"):
+                    wrong.append((str(path.relative_to(tests)), node.module))
+    assert not wrong, wrong

@@ -28,7 +28,7 @@ def run_from_cli(since_seconds: float, changes: str | None, webhook_url: str | N
     # The active model before the runtime: a bad one is refused before the database and GeoIP files open.
     active = load_model(active_model_dir(cfg), "RISKENGINE_ACTIVE_MODEL", nthread=os.cpu_count() or 2)
     runtime = Runtime.build(cfg)
-    from riskengine.rescore import job as rescore     # dask and the job's numpy code: seconds to import
+    from riskengine.rescore import job as rescore  # dask and the job's numpy code: seconds to import
     try:
         if runtime.model is None:
             raise ModelError("RISKENGINE_MODEL", "; ".join(runtime.problems))

@@ -10,48 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from riskengine.rescore.behaviour import BEHAVIOUR_FEATURES
-from riskengine.scoring.policy import OTHER, Facts, Policy
+from riskengine.rescore.listed import add_other
+from riskengine.rescore.population import Population
+from riskengine.scoring.policy import Facts, Policy
 from riskengine.signals.ip import GeoIPReaders, ip_signals
 from riskengine.storage import chunked
 from riskengine.storage.rescore import account_profiles, usage_ips
 
-if TYPE_CHECKING:                       # population imports this module
-    from riskengine.rescore.population import Population
-
-LINK_LISTS = {"device": "device_ids", "payment": "card_fingerprints"}   # link kind -> list it is matched to
 SIGNAL_GROUPS = frozenset({"behaviour", "links"})                         # a rescore's `signals`
-
-
-def listed_keys(policy: Policy, hasher) -> dict[str, tuple[str, str]]:
-    """Keyed hash -> (list name, raw value) of every device id and card fingerprint on the
-    policy's lists, hashed as storage hashes them."""
-    out = {}
-    for lists in (policy.allow, policy.deny):
-        for kind, name in LINK_LISTS.items():
-            out.update({hasher(kind, str(v).strip()): (name, v) for v in getattr(lists, name)})
-    return out
-
-
-def used_links(kind: np.ndarray, value: np.ndarray, acct: np.ndarray,
-               listed: dict[int, tuple[str, str]]) -> dict[int, dict[str, set]]:
-    """Account index -> list name -> its listed devices/cards (plus OTHER when it also used one
-    no list names), for the accounts that used a listed one. `value` holds ids of link values;
-    `listed` maps the ids of listed ones."""
-    if not listed:
-        return {}
-    out: dict[int, dict[str, set]] = {}
-    hit = np.isin(value, np.fromiter(listed, np.int64, len(listed)))
-    for a, v in zip(acct[hit].tolist(), value[hit].tolist()):
-        name, raw = listed[v]
-        out.setdefault(a, {}).setdefault(name, set()).add(raw)
-    for link_kind, name in LINK_LISTS.items():
-        _add_other(out, acct[(kind == link_kind) & ~hit], name)
-    return out
 
 
 @dataclass
@@ -59,14 +29,14 @@ class RescoreFacts:
     """The few per-account values (indexes into Population.accounts) the policy can act on:
     listed devices, cards and addresses, restricted countries of usage, the account row where
     a list or region names it. `of` gives an account's Facts."""
-    pop: "Population"
+    pop: Population
     used: dict[int, dict[str, frozenset]] = field(default_factory=dict)
     ip_countries: dict[int, frozenset[str]] = field(default_factory=dict)   # restricted ones only
     profile: dict[int, tuple] = field(default_factory=dict)   # (email, domain, country) where they matter
     groups: frozenset = SIGNAL_GROUPS                          # the signal groups its rules read
 
     @classmethod
-    def build(cls, conn, pop: "Population", policy: Policy, readers: GeoIPReaders | None, since: float,
+    def build(cls, conn, pop: Population, policy: Policy, readers: GeoIPReaders | None, since: float,
               until: float) -> "RescoreFacts":
         used = {i: {name: frozenset(v) for name, v in lists.items()} for i, lists in pop.listed_links.items()}
         facts = cls(pop, used, profile=_profiles(conn, pop.index, policy), groups=_groups_read(policy))
@@ -102,7 +72,7 @@ NO_COUNTRY: frozenset[str] = frozenset()
 NO_PROFILE = (None, None, None)
 
 
-def signals(pop: "Population", i: int, behaviour: list, groups: frozenset = SIGNAL_GROUPS) -> dict:
+def signals(pop: Population, i: int, behaviour: list, groups: frozenset = SIGNAL_GROUPS) -> dict:
     """The stored answer's `signals` of a rescore (its `groups` of them), which are also what
     its rules see."""
     out = {}
@@ -213,12 +183,7 @@ def _per_account(acct, ip, listed: np.ndarray, value, other: bool = True) -> dic
     for a, j in zip(acct[hit].tolist(), ip[hit].tolist()):
         out.setdefault(a, set()).add(value(j))
     if other:
-        _add_other(out, acct[~hit])
+        add_other(out, acct[~hit])
     return out
 
 
-def _add_other(out: dict[int, set], unlisted_accounts: np.ndarray, name: str | None = None) -> None:
-    """OTHER into the sets of the accounts of `out` that also used an unlisted value."""
-    mine = np.fromiter(out, np.int64, len(out))
-    for a in np.intersect1d(unlisted_accounts, mine).tolist():
-        (out[a].setdefault(name, set()) if name else out[a]).add(OTHER)

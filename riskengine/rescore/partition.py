@@ -18,8 +18,6 @@ from riskengine.rescore.phases import Phases
 from riskengine.rescore.population import Population
 from riskengine.scoring.features import FEATURES
 
-
-
 CLUSTER_FEATURES = ["cluster_size", "cluster_blocked_others", "cluster_fraud_others", "cluster_legit_others",
                     "cluster_signup_burst"]
 

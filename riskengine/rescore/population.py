@@ -11,10 +11,9 @@ from riskengine.rescore.behaviour import (
     UsageColumns,
 )
 from riskengine.rescore.clusters import cluster_features, components, link_edges
-from riskengine.rescore.facts import used_links
+from riskengine.rescore.listed import used_links
 from riskengine.rescore.phases import Phases
 from riskengine.rescore.templates import template_families, template_sharing
-
 
 
 @dataclass
@@ -29,14 +28,14 @@ class Population:
     cluster_feats: dict[str, np.ndarray]
     sharing: np.ndarray              # template sharing per account
     usage: UsageColumns | None = None   # the window's usage of all accounts, when loaded centrally
-    listed_links: dict[int, dict] = field(default_factory=dict)   # see facts.used_links
+    listed_links: dict[int, dict] = field(default_factory=dict)   # see listed.used_links
 
 
 def population(conn, since: float, until: float, phases: Phases | None = None,
                keep_usage: bool = False, listed: dict[str, tuple[str, str]] | None = None) -> Population:
     """With keep_usage, the window's usage is read once here and reused by the (single)
     partition; without, only the fingerprints are read (for Dask, whose workers read their own).
-    `listed`: the policy's listed devices and cards by keyed hash (facts.listed_keys)."""
+    `listed`: the policy's listed devices and cards by keyed hash (listed.listed_keys)."""
     phases = Phases() if phases is None else phases
     with phases("load"):
         return _population(conn, since, until, phases, keep_usage, listed or {})

@@ -134,9 +134,8 @@ def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, no
         verdict = policy.on_failure(req.event)
         reasons = [{"code": f"degraded.{f}", "message": f"{f} unavailable: decided by the {verdict.decided_by} policy",
                     "weight": 0.0} for f in sorted(set(failures))] + reasons
-    decision, monitored = verdict.decision, None
-    if policy.mode == "monitor":
-        decision, monitored = "allow", verdict.decision
+    verdict = policy.finalize(verdict)
+    decision, monitored = verdict.decision, verdict.monitored
     asm = assessment_id(now)
     response = {
         "assessment_id": asm, "event": req.event, "account_id": req.account.id,

@@ -5,11 +5,11 @@ import dataclasses
 
 import pytest
 
+from riskengine.apikeys import create_key
 from riskengine.rescore.command import active_model_dir
 from riskengine.runtime import Runtime
 from riskengine.scoring.model import RiskModel
 from riskengine.web.app import create_app
-from riskengine.web.auth import create_key
 
 
 @pytest.fixture

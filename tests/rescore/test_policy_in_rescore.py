@@ -12,8 +12,7 @@ from riskengine.rescore.decide import decide
 from riskengine.rescore.facts import RescoreFacts
 from riskengine.rescore.population import population
 from riskengine.scoring.policy import Policy
-from tests.rescore.helpers import NOW, WEEK, assess, at, login, send_usage, stored
-from tests.test_api import signup
+from tests.factories import NOW, WEEK, assess, at, login, send_usage, signup, stored
 
 # The model never decides on its own here (no score reaches 2): what decides is the policy.
 MODEL_ALLOWS = """

@@ -10,8 +10,7 @@ from riskengine.cli import main
 from riskengine.rescore import job
 from riskengine.rescore.partition import score_partition
 from riskengine.rescore.population import population
-from tests.rescore.helpers import NOW, WEEK, assess, at, login, send_usage, stored
-from tests.test_api import signup
+from tests.factories import NOW, WEEK, assess, at, login, send_usage, signup, stored
 
 
 def rescore_cli(*args):
