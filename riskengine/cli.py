@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC
 
 import click
 
@@ -13,7 +14,7 @@ from riskengine import __version__
 def _domain_errors() -> tuple[type[Exception], ...]:
     """What a misconfigured or unavailable dependency raises, as opposed to a bug. Imported
     only once something failed, to keep start-up lazy."""
-    from riskengine.config import ConfigError           # and runtime.ModelError, a ConfigError
+    from riskengine.config import ConfigError  # and runtime.ModelError, a ConfigError
     from riskengine.scoring.policy import PolicyError
     from riskengine.storage.engine import StorageError  # and DatabaseUnavailable
     from riskengine.storage.migrate import NotMigrated
@@ -139,6 +140,7 @@ def keys():
 def keys_create(name, scopes):
     """Create a key; prints the secret alone on stdout."""
     from sqlalchemy.exc import IntegrityError
+
     from riskengine.apikeys import create_key
     engine = _db(_config())        # outside the try: only create_key's ValueError means a bad --scope
     try:
@@ -153,11 +155,12 @@ def keys_create(name, scopes):
 @keys.command("list")
 def keys_list():
     """List keys (names and scopes, never secrets)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     from riskengine import storage
     with _db(_config()).connect() as conn:
         for name, scopes, created, revoked in storage.list_keys(conn):
-            when = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            when = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             state = "revoked" if revoked else "active"
             click.echo(f"{name}\t{state}\t{scopes}\t{when}")
 
@@ -167,6 +170,7 @@ def keys_list():
 def keys_revoke(name):
     """Revoke a key by name."""
     import time
+
     from riskengine import storage
     with _db(_config()).begin() as conn:
         if not storage.revoke_key(conn, name, time.time()):

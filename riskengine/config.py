@@ -198,13 +198,13 @@ class Config:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, **overrides) -> "Config":
+    def from_env(cls, **overrides) -> Config:
         """The RISKENGINE_* variables (an empty one counts as unset) over the defaults, and
         `overrides` over both."""
         return cls.checked(**{**_Environment().model_dump(exclude_none=True), **overrides})
 
     @classmethod
-    def checked(cls, **values) -> "Config":
+    def checked(cls, **values) -> Config:
         """Config(**values), with every problem found reported as one ConfigError line."""
         try:
             return cls(**values)
@@ -212,7 +212,7 @@ class Config:
             raise ConfigError(*_problems(e)) from None
 
     @classmethod
-    def coerce(cls, value) -> "Config":
+    def coerce(cls, value) -> Config:
         if value is None:
             return cls.from_env()
         if isinstance(value, Config):

@@ -19,7 +19,7 @@ import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 DECISIONS = ("allow", "challenge", "block")
@@ -109,7 +109,7 @@ def _world_for(events: int, seed: int, tries: int = 3):
     """A world with at least `events` events if a few sizes can give it (about 4 per account)."""
     from riskengine.sim.world import build_world
     days = 10
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=days + 1)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days + 1)
     accounts = max(100, events // 4)
     for _ in range(tries):
         world = build_world(seed=seed, accounts=accounts, days=days, start=start)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine as DbEngine
 
-from riskengine.storage import migrate
 from riskengine import storage
 from riskengine.config import Config, ConfigError, models_dir
 from riskengine.hashing import Hasher, load_hash_key
 from riskengine.scoring.model import RiskModel, newest_model_dir
 from riskengine.scoring.policy import Policy, PolicyError
 from riskengine.signals.ip import GeoIPReaders
+from riskengine.storage import migrate
 from riskengine.usage.links import LinkFolder
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class Runtime:
         self.folder = LinkFolder(self.db, self.hasher)
 
     @classmethod
-    def build(cls, config: Config, check_schema: bool = True) -> "Runtime":
+    def build(cls, config: Config, check_schema: bool = True) -> Runtime:
         """Everything the config names, loaded. What the config names explicitly must load
         (PolicyError, ModelError, ConfigError otherwise); what it leaves to be found (no model
         under models/) or what breaks while serving (a GeoIP file) only degrades /readyz."""

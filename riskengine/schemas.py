@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from datetime import UTC, datetime
 from functools import lru_cache
-from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -67,7 +67,7 @@ def _utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         raise ValueError("must carry a time zone (RFC 3339, e.g. 2026-11-28T10:00:00Z)")
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:
         raise ValueError("is outside years 0001-9999 in UTC") from None
 

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import benchlib
@@ -200,11 +200,11 @@ def server_env(db_url: str, model: str | None, geo: dict, metrics_dir: Path) -> 
 # =============================================================================== the world
 
 def utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def utc_ms(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Identities:
@@ -421,6 +421,7 @@ class Prefill:
     def __init__(self, n_assessments: int, n_accounts: int, days: int, seed: int, anchor: float,
                  hasher, readers, model_version: str | None, policy_version: str):
         import numpy as np
+
         from riskengine.scoring.features import FEATURES
         from riskengine.sim.rand import Rand
         self.np = np
@@ -670,7 +671,9 @@ def write_prefill(eng, args, geo: dict, model: str | None) -> dict:
     """Generate and bulk-insert the history into `eng` (schema already migrated, tables empty).
     Generation runs in a child process so it overlaps with the inserts (two cores)."""
     import multiprocessing as mp
+
     from sqlalchemy import insert
+
     from riskengine import storage
     from riskengine.scoring.policy import Policy
     model_version = json.loads((Path(model) / "meta.json").read_text())["version"] if model else None
@@ -743,8 +746,8 @@ def sqlite_bulk_engine(path: Path):
 
 def prepare_database(args, geo: dict, model: str | None) -> tuple[str, dict, dict]:
     """(database url for the server, meta, sidecar). SQLite: a fresh copy of the cached prefill."""
-    from riskengine.storage import migrate
     from riskengine import storage
+    from riskengine.storage import migrate
     VAR.mkdir(parents=True, exist_ok=True)
     key = prefill_key(args, args.geoip)
     if args.database_url:
@@ -814,8 +817,9 @@ def prepare_external(args, geo, model, key) -> tuple[str, dict, dict]:
     """PostgreSQL (or any --database-url): prefilled in place once; later runs reuse it and add
     their own writes (use --rebuild to empty the riskengine tables and prefill again)."""
     from sqlalchemy import func, select, text
-    from riskengine.storage import migrate
+
     from riskengine import storage
+    from riskengine.storage import migrate
     url = args.database_url
     ukey = hashlib.sha256(f"{url}|{key}".encode()).hexdigest()[:10]
     meta_p, side_p = VAR / f"external-{ukey}.json", VAR / f"external-{ukey}.sidecar.pickle"
@@ -1237,7 +1241,7 @@ def main(argv=None) -> int:
     log(f"bodies: {pool_n:,} for the closed loop, {len(fixed_bodies):,} for the fixed rate; "
         f"mean {sum(sizes) / len(sizes):.0f} bytes")
 
-    results: dict = {"command": command, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    results: dict = {"command": command, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
                      "database": "sqlite" if db_url.startswith("sqlite") else db_url.split(":", 1)[0],
                      "prefill": {k: meta.get(k) for k in ("counts", "seconds", "bytes", "params")},
                      "server": {"worker_class": "gthread", "workers": args.workers, "threads": args.threads},

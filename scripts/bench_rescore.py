@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 import benchlib
-
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -459,13 +458,13 @@ def _tz_offset(tz: str | None, at: float) -> float:
 def signup_pool(geo: dict, work: Path) -> dict:
     """Real signup assessments: a small simulated world's signups run through assess.assess
     on a scratch database, captured where they reach storage.record. Keyed by fraud."""
-    from riskengine.scoring import assess as assess_mod
-    from riskengine.storage import migrate
     from riskengine import storage
     from riskengine.config import Config
     from riskengine.runtime import Runtime
     from riskengine.schemas import AssessRequest
+    from riskengine.scoring import assess as assess_mod
     from riskengine.sim import build_world
+    from riskengine.storage import migrate
     for suffix in ("", "-wal", "-shm"):
         Path(str(work) + suffix).unlink(missing_ok=True)
     eng = storage.make_engine(f"sqlite:///{work}")
@@ -541,6 +540,7 @@ def bulk_engine(url: str):
     """The service's engine (storage.make_engine) with bulk-load pragmas on SQLite: a failed
     build is thrown away, so no journal and no fsync."""
     from sqlalchemy import event
+
     from riskengine import storage
     eng = storage.make_engine(url, 60_000)
     if url.startswith("sqlite"):
@@ -647,6 +647,7 @@ def _usage_producer(q, plan: Plan, hasher, as_of: float) -> None:
 def load_usage(eng, plan: Plan, hasher, as_of: float) -> dict:
     import multiprocessing as mp
     import queue
+
     from riskengine import storage
     from riskengine.config import Config
     from riskengine.usage.links import LinkFolder, pack
@@ -736,8 +737,8 @@ def run_loader(url: str, args, geo: dict, as_of: float, meta_path: Path) -> dict
 
 def prepare_sqlite(args, geo: dict) -> tuple[str, dict, Path]:
     """(url of a fresh working copy, data meta, working copy path)."""
-    from riskengine.storage import migrate
     from riskengine import storage
+    from riskengine.storage import migrate
     VAR.mkdir(parents=True, exist_ok=True)
     key = cache_key(args)
     stem = VAR / f"rescore-{args.accounts}-{args.records}-{key}"
@@ -791,8 +792,9 @@ def prepare_postgres(args, geo: dict) -> tuple[str, dict, None]:
     CREATE DATABASE <name>_work TEMPLATE <name>, so every run starts from the same data."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-    from riskengine.storage import migrate
+
     from riskengine import storage
+    from riskengine.storage import migrate
     url = args.database_url
     u = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
     name = u.database
@@ -908,9 +910,8 @@ class Probe:
         return wrapper
 
     def install(self, engine, active):
-        from riskengine.rescore import behaviour
         from riskengine import storage
-        from riskengine.rescore import decide, job, partition, population
+        from riskengine.rescore import behaviour, decide, job, partition, population
         from riskengine.rescore import phases as rescore_phases
         probe = self
         orig_call = rescore_phases.Phases.__call__
@@ -994,11 +995,11 @@ class _TimedResult:
 # =============================================================================== the job
 
 def run_job(url: str, meta: dict, args, geo: dict) -> dict:
-    from riskengine.rescore import job as rescore
     from riskengine.config import Config
+    from riskengine.rescore import job as rescore
+    from riskengine.rescore.command import active_model_dir
     from riskengine.runtime import Runtime
     from riskengine.scoring.model import RiskModel
-    from riskengine.rescore.command import active_model_dir
     as_of = meta["as_of"]
     since = duration(args.since)
     engine = Runtime.build(Config(database_url=url, hash_key=HASH_KEY, hash_key_file=str(VAR / "unused-hash.key"),

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -110,7 +110,7 @@ def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
                     break
             time.sleep(0.1)
         with db.connect() as conn:
-            t = datetime(2026, 11, 20, 10, tzinfo=timezone.utc).timestamp()      # device, ip and subnet
+            t = datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()      # device, ip and subnet
             assert conn.execute(text("SELECT COUNT(*) FROM entitylink WHERE account_id = 'acct_1' "
                                      "AND first_seen = :t"), {"t": t}).scalar_one() == 3
         db.dispose()

@@ -37,7 +37,7 @@ class RescoreFacts:
 
     @classmethod
     def build(cls, conn, pop: Population, policy: Policy, readers: GeoIPReaders | None, since: float,
-              until: float) -> "RescoreFacts":
+              until: float) -> RescoreFacts:
         used = {i: {name: frozenset(v) for name, v in lists.items()} for i, lists in pop.listed_links.items()}
         facts = cls(pop, used, profile=_profiles(conn, pop.index, policy), groups=_groups_read(policy))
         ranges = policy.allow.ip_ranges + policy.deny.ip_ranges

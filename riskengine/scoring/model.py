@@ -33,7 +33,7 @@ class RiskModel:
         self.nthread = 1
 
     @classmethod
-    def load(cls, path: str | Path, nthread: int = 1) -> "RiskModel":
+    def load(cls, path: str | Path, nthread: int = 1) -> RiskModel:
         path = Path(path)
         meta = json.loads((path / "meta.json").read_text())
         booster = xgb.Booster()

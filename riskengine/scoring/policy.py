@@ -88,7 +88,7 @@ class Lists:
         object.__setattr__(self, "in_use", tuple(name for name in LIST_FIELDS if getattr(self, name)))
 
     @classmethod
-    def parse(cls, raw: dict, where: str) -> "Lists":
+    def parse(cls, raw: dict, where: str) -> Lists:
         unknown = set(raw) - set(LIST_FIELDS)
         if unknown:
             raise PolicyError(f"{where}: unknown list(s) {sorted(unknown)}")
@@ -102,7 +102,7 @@ class Lists:
                    card_fingerprints=frozenset(raw.get("card_fingerprints", [])),
                    accounts=frozenset(raw.get("accounts", [])))
 
-    def match(self, facts: "Facts", every: bool = False) -> str | None:
+    def match(self, facts: Facts, every: bool = False) -> str | None:
         """The name of the first list that holds the subject's value. A rescore's subject is an
         account over a window, with many addresses, devices and cards: with `every` (allow
         lists) all of them must be listed, else (deny lists) one is enough. An event has one
@@ -221,7 +221,7 @@ class Policy:
     rules: list[Rule] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "Policy":
+    def load(cls, path: str | Path | None = None) -> Policy:
         path = Path(path) if path else DEFAULT_POLICY
         try:
             raw = tomllib.loads(path.read_text())
@@ -230,7 +230,7 @@ class Policy:
         return cls.parse(raw)
 
     @classmethod
-    def parse(cls, raw: dict) -> "Policy":
+    def parse(cls, raw: dict) -> Policy:
         if "version" not in raw:
             raise PolicyError("policy: `version` is required")
         mode = raw.get("mode", "enforce")

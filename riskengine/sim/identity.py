@@ -489,7 +489,7 @@ class SimDevice:
                 d[k] = None
         return d
 
-    def reset_id(self, rand: Rand) -> "SimDevice":
+    def reset_id(self, rand: Rand) -> SimDevice:
         """Same hardware/browser with a fresh device id (cleared storage, reinstall)."""
         return SimDevice(new_device_id(rand), self.kind, self.browser_kind, self.user_agent, self.platform,
                          self.browser, self.os, self.screen, self.timezone, self.languages, self.webdriver,

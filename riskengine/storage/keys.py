@@ -1,7 +1,7 @@
 """API keys, stored as hashes."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection

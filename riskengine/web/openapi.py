@@ -5,7 +5,15 @@ import msgspec
 from pydantic.json_schema import models_json_schema
 
 from riskengine.schemas import (
-    AccountResponse, AssessRequest, AssessResponse, ChallengeRequest, ErrorBody, LabelRequest, LabelResponse, UsageAccepted)
+    AccountResponse,
+    AssessRequest,
+    AssessResponse,
+    ChallengeRequest,
+    ErrorBody,
+    LabelRequest,
+    LabelResponse,
+    UsageAccepted,
+)
 from riskengine.usage.ingest import UsageBatch
 
 MODELS = [AssessRequest, AssessResponse, LabelRequest, LabelResponse, ChallengeRequest, AccountResponse, ErrorBody,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from riskengine.scoring.policy import Policy
 from riskengine.web.app import create_app
 from tests.factories import signup
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def at(delta: timedelta) -> str:

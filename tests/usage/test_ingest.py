@@ -1,7 +1,7 @@
 """POST /v1/usage: all-or-nothing batches, the failing record named, links recorded."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -105,7 +105,7 @@ def test_values_are_normalised_as_in_the_other_routes(client, auth, app):
     assert post(client, auth, records).status_code == 202
     with app.extensions["riskengine"].db.connect() as conn:
         row = conn.execute(text("SELECT account_id, ip, model, requests, occurred_ts FROM usagerecord")).one()
-    ten_utc = datetime(2026, 11, 20, 10, tzinfo=timezone.utc).timestamp()
+    ten_utc = datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()
     assert tuple(row) == ("acct_x", "203.0.113.9", "large", 2, ten_utc)
 
 

@@ -1,7 +1,7 @@
 """Contract v1 over a real HTTP client against the real app and database."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -62,7 +62,7 @@ def test_structural_mistakes_are_422_naming_the_field(client, auth, mutate, fiel
 
 
 def test_future_occurred_at_is_422(client, auth):
-    later = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat()
+    later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
     resp = client.post("/v1/assess", json=signup(occurred_at=later), headers=auth)
     assert resp.status_code == 422 and error_of(resp)["field"] == "occurred_at"
 
