@@ -2,6 +2,8 @@
 carrier NAT, campuses, offices, travellers, VPN and Tor users, ...) and their logins."""
 from __future__ import annotations
 
+from typing import TypedDict
+
 from riskengine.sim import identity as idt
 from riskengine.sim.builder import HUMAN_HOURS, LEGIT, WORK_HOURS, Builder, SimAccount
 from riskengine.sim.geo import COUNTRIES, LEGIT_COUNTRIES, RESTRICTED, City, SimNetwork, Site
@@ -26,6 +28,15 @@ EXPAT_ORIGINS = {
 VPN_PROVIDER_PREF = Weighted([("Shroud Networks", 40), ("Burrow Privacy", 25), ("Kite VPN", 20), ("Privalink", 15)])
 LOGIN_METHODS = Weighted([("password", 72), ("sso", 16), ("passkey", 8), ("magic_link", 4)])
 PLUS_TAGS = ("shopping", "ai", "work", "news", "apps", "signup", "dev", "test", "promo", "riskapp", "2026")
+
+
+class _LoginCommon(TypedDict):
+    """The keyword arguments ``Builder.emit`` gets for every event of one legitimate login."""
+    fraud: bool
+    campaign: str
+    campaign_id: str
+    segment: str
+    tz: str | None
 
 
 class LegitPopulation:
@@ -80,8 +91,9 @@ class LegitPopulation:
         profile: dict = {"id": b.new_account_id()}
         if email is None:
             if site is not None and r.random() < 0.7:
-                f, l = idt.fold(person.first), idt.fold(person.last)
-                local = r.choice((f"{f}.{l}", f"{f[0]}{l}", f"{f}{l[0]}", f"{l}{f[0]}{r.integers(1, 99)}"))
+                first, last = idt.fold(person.first), idt.fold(person.last)
+                local = r.choice((f"{first}.{last}", f"{first[0]}{last}", f"{first}{last[0]}",
+                                  f"{last}{first[0]}{r.integers(1, 99)}"))
                 domain = site.domain if site.org_type != "education" or r.random() < 0.6 else "stud." + site.domain
                 email = b.unique_email(r, local, domain)
             elif seg == "developer" and r.random() < 0.4:
@@ -165,13 +177,14 @@ class LegitPopulation:
             seg = "vpn_user"  # in restricted regions most people reach us through a VPN
         if seg == "expat":
             origin = r.choice(EXPAT_ORIGINS.get(country, ["US", "GB", "IN"]))
-        person = idt.person(r, origin or country)
-        locale = COUNTRIES[origin or country].locale_choice.pick(r)
+        home_country = origin or country  # where the person is from: ``origin`` for expats
+        person = idt.person(r, home_country)
+        locale = COUNTRIES[home_country].locale_choice.pick(r)
         tz = city.tz
         if seg == "expat" and r.random() < 0.45:
-            tz = COUNTRIES[origin].primary_tz  # laptop still on home time
+            tz = COUNTRIES[home_country].primary_tz  # laptop still on home time
         phone_country = origin if (seg == "expat" and r.random() < 0.4) else country
-        profile = self.make_profile(r, person, country if (seg != "expat" or r.random() < 0.6) else origin,
+        profile = self.make_profile(r, person, country if (seg != "expat" or r.random() < 0.6) else home_country,
                                     city, seg=seg, site=site, phone_country=phone_country)
         devices = self.make_devices(r, seg, country, city, tz, locale)
         payment = None
@@ -238,7 +251,8 @@ class LegitPopulation:
             return r.choice(desk) if desk else devs[0]
         return r.choice(devs)
 
-    def session(self, r: Rand, acct: SimAccount, ts: int, signup: bool = False) -> tuple[str, SimDevice | None, str | None]:
+    def session(self, r: Rand, acct: SimAccount, ts: int,
+                signup: bool = False) -> tuple[str, SimDevice | None, str | None]:
         st = acct.state
         seg = acct.segment
         trip = st.get("trip")
@@ -255,7 +269,8 @@ class LegitPopulation:
             x = r.random() * 0.9
         elif seg == "campus_nat" or seg == "office_nat":
             if x < (0.8 if signup else 0.5):
-                return st["site"].network.address(r), self._pick_device(r, acct, "desktop" if seg == "office_nat" else "any"), None
+                return (st["site"].network.address(r),
+                        self._pick_device(r, acct, "desktop" if seg == "office_nat" else "any"), None)
             x = r.random() * 0.9
         elif seg == "developer":
             if x < (0.5 if signup else 0.45):
@@ -280,6 +295,7 @@ class LegitPopulation:
             else:
                 ip = st["mobile"].address(r)
             return ip, self._pick_device(r, acct, "phone"), None
+        assert acct.home_city is not None  # every legitimate account is given its home city
         other = self.home_network(r, acct.home_city)
         return other.host(r), self._pick_device(r, acct, "phone" if r.random() < 0.6 else "any"), None
 
@@ -350,7 +366,7 @@ class LegitPopulation:
             method = "password"
         elif method == "sso" and r.random() < 0.1:
             method = "password"
-        common = dict(fraud=False, campaign=LEGIT, campaign_id=LEGIT, segment=acct.segment, tz=tz)
+        common = _LoginCommon(fraud=False, campaign=LEGIT, campaign_id=LEGIT, segment=acct.segment, tz=tz)
         if method == "password" and r.random() < acct.state["fail_p"]:
             k = 1 if r.random() < 0.7 else r.integers(2, 4)
             t = ts - int(r.uniform(10, 60)) * k

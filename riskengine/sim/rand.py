@@ -42,7 +42,7 @@ class Rand:
     def streams(cls, seed: int, names: Sequence[str]) -> dict[str, Rand]:
         """Independent named streams derived from one seed (stable per name order)."""
         children = np.random.SeedSequence(seed).spawn(len(names))
-        return {n: cls(np.random.default_rng(c)) for n, c in zip(names, children)}
+        return {n: cls(np.random.default_rng(c)) for n, c in zip(names, children, strict=True)}
 
     def child(self) -> Rand:
         """An independent stream seeded from this one."""

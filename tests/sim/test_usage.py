@@ -167,7 +167,7 @@ def test_ground_truth_is_consistent(sim, world, per_account):
         if sim.abusive[aid]:
             assert sim.campaign_id[aid] != "legit" and sim.group[aid]
             assert aid in sim.abuse_start
-    for r, ab in zip(sim.records, sim.record_abusive):
+    for r, ab in zip(sim.records, sim.record_abusive, strict=True):
         assert not ab or sim.abusive[r["account_id"]]
         if ab:
             assert datetime.fromisoformat(r["occurred_at"]) >= sim.abuse_start[r["account_id"]]
