@@ -77,7 +77,7 @@ def signals(pop: Population, i: int, behaviour: list, groups: frozenset = SIGNAL
     its rules see."""
     out = {}
     if "behaviour" in groups:
-        out["behaviour"] = dict(zip(BEHAVIOUR_FEATURES, behaviour))
+        out["behaviour"] = dict(zip(BEHAVIOUR_FEATURES, behaviour, strict=True))
     if "links" in groups:
         out["links"] = {"cluster_id": f"cl_{int(pop.cluster[i])}",
                         "cluster_size": int(pop.cluster_feats["cluster_size"][i])}
@@ -126,7 +126,7 @@ def _read_ips(conn, index, since, until, chunk: int = 500_000):
     seen: dict[str, int] = {}
     accts, ips = [], []
     for block in chunked(usage_ips(conn, since, until), chunk):
-        a, v = zip(*block)
+        a, v = zip(*block, strict=True)
         accts.append(np.fromiter((index.get(x, -1) for x in a), np.int64, len(block)))
         ips.append(np.fromiter((seen.setdefault(x, len(seen)) for x in v), np.int64, len(block)))
     if not accts:
@@ -140,7 +140,7 @@ def _restricted_countries(acct, ip, ips, restricted, readers) -> dict[int, froze
     """Account index -> the restricted countries its usage addresses point to (most: none)."""
     if readers is None or readers.city is None or not len(ip):
         return {}
-    country = [None] * len(ips)
+    country: list[str | None] = [None] * len(ips)
     for j, c in countries(ips, np.unique(ip).tolist(), readers.city).items():
         country[j] = c.upper() if c and c.upper() in restricted else None
     bad = np.fromiter((c is not None for c in country), bool, len(ips))
@@ -157,7 +157,7 @@ def countries(ips: list[str], wanted: list[int], city) -> dict[int, str | None]:
     v4_only = city.metadata().ip_version == 4
     out: dict[int, str | None] = {}
     end, country = None, None
-    for version, value, j, addr in sorted((a.version, int(a), j, a) for j in wanted for a in (_address(ips[j]),)):
+    for version, value, j, addr in sorted((a.version, int(a), k, a) for k in wanted for a in (_address(ips[k]),)):
         if version == 6 and v4_only:
             out[j] = None                      # no record, as ip_signals says
             continue
@@ -180,7 +180,7 @@ def _per_account(acct, ip, listed: np.ndarray, value, other: bool = True) -> dic
     for the accounts with at least one listed address. Python touches only the listed rows."""
     hit = listed[ip]
     out: dict[int, set] = {}
-    for a, j in zip(acct[hit].tolist(), ip[hit].tolist()):
+    for a, j in zip(acct[hit].tolist(), ip[hit].tolist(), strict=True):
         out.setdefault(a, set()).add(value(j))
     if other:
         add_other(out, acct[~hit])

@@ -173,7 +173,7 @@ def _write_chunk(runtime, pop, run_id, as_of, chunk, skipped, versions):
     except Exception as e:       # noqa: BLE001 - isolate the bad row below
         log.warning("chunk write failed (%s); retrying row by row", e)
     written = []
-    for (o, i, _), (row, acc) in zip(chunk, rows):
+    for (o, i, _), (row, acc) in zip(chunk, rows, strict=True):
         try:
             with runtime.db.begin() as conn:
                 storage.write_rescores(conn, [row], [acc])

@@ -3,6 +3,8 @@ those identifiers as keyed hashes, so the listed values are hashed with the same
 matched to the window's links."""
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from riskengine.scoring.policy import OTHER, Policy
@@ -29,16 +31,22 @@ def used_links(kind: np.ndarray, value: np.ndarray, acct: np.ndarray,
         return {}
     out: dict[int, dict[str, set]] = {}
     hit = np.isin(value, np.fromiter(listed, np.int64, len(listed)))
-    for a, v in zip(acct[hit].tolist(), value[hit].tolist()):
+    for a, v in zip(acct[hit].tolist(), value[hit].tolist(), strict=True):
         name, raw = listed[v]
         out.setdefault(a, {}).setdefault(name, set()).add(raw)
     for link_kind, name in LINK_LISTS.items():
-        add_other(out, acct[(kind == link_kind) & ~hit], name)
+        for a in _also_unlisted(out, acct[(kind == link_kind) & ~hit]):
+            out[a].setdefault(name, set()).add(OTHER)
     return out
 
 
-def add_other(out: dict[int, set], unlisted_accounts: np.ndarray, name: str | None = None) -> None:
+def add_other(out: dict[int, set], unlisted_accounts: np.ndarray) -> None:
     """OTHER into the sets of the accounts of `out` that also used an unlisted value."""
+    for a in _also_unlisted(out, unlisted_accounts):
+        out[a].add(OTHER)
+
+
+def _also_unlisted(out: Collection[int], unlisted_accounts: np.ndarray) -> list[int]:
+    """The accounts of `out` among `unlisted_accounts`."""
     mine = np.fromiter(out, np.int64, len(out))
-    for a in np.intersect1d(unlisted_accounts, mine).tolist():
-        (out[a].setdefault(name, set()) if name else out[a]).add(OTHER)
+    return np.intersect1d(unlisted_accounts, mine).tolist()

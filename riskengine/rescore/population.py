@@ -74,7 +74,7 @@ def _fingerprints(conn, since, until, index, chunk: int = 500_000):
     """Distinct (account index, fingerprint) pairs in the window."""
     accts, fps = [], []
     for block in storage.chunked(storage.usage_fingerprints(conn, since, until), chunk):
-        a, f = zip(*block)
+        a, f = zip(*block, strict=True)
         accts.append(np.fromiter((index.get(x, -1) for x in a), np.int64, len(block)))
         fps.append(np.fromiter((v & 0xFFFFFFFFFFFFFFFF for v in f), np.uint64, len(block)))
     if not accts:
@@ -93,14 +93,15 @@ def _distinct_fingerprints(acct: np.ndarray, fp: np.ndarray):
     return acct[first], fp[first]
 
 
-def _link_rows(conn, since, index, listed, chunk: int = 500_000):
+def _link_rows(conn, since, index, listed, chunk: int = 500_000
+               ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], dict[int, tuple[str, str]]]:
     """(kind, entity id, account index) of the window's links, and {entity id: listed[value]}
     for the values the policy lists. Link values are keyed hashes that include their kind, so
     the value alone identifies the shared thing."""
     ids: dict[str, int] = {}
     kinds, values, accts = [], [], []
     for block in storage.chunked(storage.link_rows(conn, since), chunk):
-        k, v, a = zip(*block)
+        k, v, a = zip(*block, strict=True)
         kinds.append(np.asarray(k, object))
         values.append(np.fromiter((ids.setdefault(x, len(ids)) for x in v), np.int64, len(block)))
         accts.append(np.fromiter((index.get(x, -1) for x in a), np.int64, len(block)))

@@ -65,14 +65,17 @@ def test_monitor_mode_in_rescore_matches_enforce_mode(client, auth, runtime, act
     until = time.time()                     # after the label
     with runtime.db.connect() as conn:
         pop = population(conn, until - WEEK, until, keep_usage=True)
-    [(rows, scored)] = job._score(runtime, active_model, pop, np.arange(len(pop.accounts)), until - WEEK, until, None, 1)
+    [(rows, scored)] = job._score(runtime, active_model, pop, np.arange(len(pop.accounts)), until - WEEK, until,
+                                  None, 1)
     raw = {"version": "t", "thresholds": {"rescore": {"challenge": float(np.median(scored.score)), "block": 0.99}},
            "restricted_regions": {"countries": ["SE"], "ip": "block"}}
     enforce, monitor = Policy.parse(raw), Policy.parse({**raw, "mode": "monitor"})
     with runtime.db.connect() as conn:
         facts = RescoreFacts.build(conn, pop, enforce, runtime.readers, until - WEEK, until)
-    enforced = [(o.decision, o.decided_by, o.monitored) for o in decide(pop, rows, scored, active_model, enforce, facts)]
-    monitored = [(o.monitored, o.decided_by, o.decision) for o in decide(pop, rows, scored, active_model, monitor, facts)]
+    enforced = [(o.decision, o.decided_by, o.monitored)
+                for o in decide(pop, rows, scored, active_model, enforce, facts)]
+    monitored = [(o.monitored, o.decided_by, o.decision)
+                 for o in decide(pop, rows, scored, active_model, monitor, facts)]
     assert monitored == [(d, by, "allow") for d, by, _ in enforced]
     assert {d for d, _, _ in enforced} == {"allow", "challenge", "block"}      # all three were compared
     assert {m for _, _, m in enforced} == {None}
