@@ -132,4 +132,6 @@ def chunked(rows, size: int = 500_000):
 
 def least_greatest(dialect: str) -> dict[str, str]:
     """SQL's two-argument minimum and maximum: MIN/MAX on SQLite, LEAST/GREATEST on PostgreSQL."""
-    return {"least": "LEAST", "greatest": "GREATEST"} if dialect == "postgresql" else {"least": "MIN", "greatest": "MAX"}
+    if dialect == "postgresql":
+        return {"least": "LEAST", "greatest": "GREATEST"}
+    return {"least": "MIN", "greatest": "MAX"}

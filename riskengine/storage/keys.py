@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from riskengine.storage.tables import ApiKey
+from riskengine.storage.tables import ApiKey, table_of
 
-K = ApiKey.__table__
+K = table_of(ApiKey)
 
 
 def insert_key(conn: Connection, name: str, key_hash: str, scopes: Iterable[str], t: float) -> None:

@@ -16,7 +16,8 @@ class NotMigrated(RuntimeError):
     """The database's schema is not the one this riskengine needs; the message says what to run."""
 
 
-def _alembic_config(engine: Engine) -> AlembicConfig:
+def _alembic_config(engine: Engine | None) -> AlembicConfig:
+    """Without an engine: enough to read the revision scripts, not to run them."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -35,7 +36,9 @@ def revision(engine: Engine, message: str) -> None:
 
 
 def head() -> str:
-    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    rev = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    assert rev is not None  # None only for a migrations folder without revisions; riskengine ships them
+    return rev
 
 
 def current(engine: Engine) -> str | None:
