@@ -72,21 +72,6 @@ def _utc(value: datetime | None) -> datetime | None:
         raise ValueError("is outside years 0001-9999 in UTC") from None
 
 
-class AssessRequest(Body):
-    event: Literal["signup", "login"]
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-    occurred_at: datetime | None = None
-    account: AccountIn
-    ip: str
-    device: DeviceIn | None = None
-    payment: PaymentIn | None = None
-    login: LoginIn | None = None
-
-    _ip = field_validator("ip")(lambda cls, v: canonical_ip(v))
-
-    _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
-
-
 @lru_cache(maxsize=65536)
 def canonical_ip(value: str) -> str:
     """The canonical form, so one address is one address in every count: no IPv6 zone
@@ -104,6 +89,21 @@ def canonical_ip(value: str) -> str:
         addr = ipaddress.IPv6Address(int(addr))
         addr = addr.ipv4_mapped or addr
     return str(addr)
+
+
+class AssessRequest(Body):
+    event: Literal["signup", "login"]
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    occurred_at: datetime | None = None
+    account: AccountIn
+    ip: str
+    device: DeviceIn | None = None
+    payment: PaymentIn | None = None
+    login: LoginIn | None = None
+
+    _ip = field_validator("ip")(lambda cls, v: canonical_ip(v))
+
+    _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
 
 
 class UsageAccepted(BaseModel):

@@ -52,7 +52,8 @@ LIST_FIELDS = ("emails", "domains", "ip_ranges", "device_ids", "card_fingerprint
 REGION_SIGNALS = ("ip", "declared", "phone", "card", "billing", "timezone")
 OPS = ("equals", "in", "gte", "lte")
 EVENTS = ("signup", "login", "rescore")
-LABEL_DECISIONS = {"fraud": "block", "legit": "allow"}
+# looked up with an account's label, None when it has none
+LABEL_DECISIONS: dict[str | None, str] = {"fraud": "block", "legit": "allow"}
 
 
 class _Other:
@@ -82,9 +83,10 @@ class Lists:
     card_fingerprints: frozenset = frozenset()
     accounts: frozenset = frozenset()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # The lists in use, in checking order (frozen, so it stays true): most policies list
         # little, and the re-scoring job asks a million times.
+        self.in_use: tuple[str, ...]
         object.__setattr__(self, "in_use", tuple(name for name in LIST_FIELDS if getattr(self, name)))
 
     @classmethod
@@ -96,7 +98,10 @@ class Lists:
             ranges = tuple(ipaddress.ip_network(r, strict=False) for r in raw.get("ip_ranges", []))
         except ValueError as e:
             raise PolicyError(f"{where}.ip_ranges: {e}") from None
-        low = lambda name: frozenset(str(v).strip().lower() for v in raw.get(name, []))  # noqa: E731
+
+        def low(name):
+            return frozenset(str(v).strip().lower() for v in raw.get(name, []))
+
         return cls(emails=low("emails"), domains=low("domains"), ip_ranges=ranges,
                    device_ids=frozenset(raw.get("device_ids", [])),
                    card_fingerprints=frozenset(raw.get("card_fingerprints", [])),
@@ -177,7 +182,7 @@ class Rule:
 
 
 def _lookup(signals: dict, path: str):
-    value = signals
+    value: object = signals
     for part in path.split("."):
         if not isinstance(value, dict):
             return None
@@ -206,13 +211,16 @@ class Verdict:
     monitored: str | None = None          # set by finalize in monitor mode: what enforcing would answer
 
 
+def _default_degraded() -> dict:
+    return {"signup": "fail_closed", "login": "fail_open", "fail_closed_decision": "challenge"}
+
+
 @dataclass
 class Policy:
     version: str
     mode: str = "enforce"
     thresholds: dict = field(default_factory=dict)
-    degraded: dict = field(default_factory=lambda: {"signup": "fail_closed", "login": "fail_open",
-                                                    "fail_closed_decision": "challenge"})
+    degraded: dict = field(default_factory=_default_degraded)
     allow: Lists = field(default_factory=Lists)
     deny: Lists = field(default_factory=Lists)
     restricted: frozenset = frozenset()
@@ -241,7 +249,7 @@ class Policy:
         for name, action in regions.items():
             if name not in REGION_SIGNALS or action not in ("block", "challenge", "ignore"):
                 raise PolicyError(f"restricted_regions.{name}: {action!r} is not block, challenge or ignore")
-        degraded = {**cls.__dataclass_fields__["degraded"].default_factory(), **raw.get("degraded", {})}
+        degraded = {**_default_degraded(), **raw.get("degraded", {})}
         for event in ("signup", "login"):
             if degraded[event] not in ("fail_open", "fail_closed"):
                 raise PolicyError(f"degraded.{event}: must be fail_open or fail_closed")

@@ -122,9 +122,10 @@ def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tupl
         device = r.device_id
         if device is not None:
             device = devices[device] if device in devices else _device(device, devices, hasher)
-        key, model, fp = r.api_key_id, r.model, r.prompt_fingerprint
-        if fp is not None:
-            fp = int(fp, 16)
+        key, model, hex_fp = r.api_key_id, r.model, r.prompt_fingerprint
+        fp = None
+        if hex_fp is not None:
+            fp = int(hex_fp, 16)
             fp = fp - (1 << 64) if fp >= 1 << 63 else fp      # stored as signed BIGINT
         rows.append((account, t, ip, device, key.strip() if key else key, model.strip() if model else model,
                      r.requests, r.input_tokens, r.output_tokens, fp, r.reasoning_requested))
