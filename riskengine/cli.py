@@ -146,9 +146,9 @@ def keys_create(name, scopes):
     try:
         secret = create_key(engine, name, list(scopes) or None)
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--scope")
-    except IntegrityError:
-        raise click.ClickException(f"a key named {name!r} exists already")
+        raise click.BadParameter(str(e), param_hint="--scope") from e
+    except IntegrityError as e:
+        raise click.ClickException(f"a key named {name!r} exists already") from e
     click.echo(secret)
 
 
@@ -216,8 +216,8 @@ def _duration(value: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     try:
         return float(value[:-1]) * units[value[-1]] if value[-1] in units else float(value)
-    except (ValueError, IndexError):
-        raise click.BadParameter(f"{value!r} is not a duration like 7d, 12h or 90m", param_hint="--since")
+    except (ValueError, IndexError) as e:
+        raise click.BadParameter(f"{value!r} is not a duration like 7d, 12h or 90m", param_hint="--since") from e
 
 
 @main.command()

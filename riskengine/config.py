@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import field, fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, create_model
@@ -146,7 +146,7 @@ def database_url_problem(url: str) -> str | None:
         return f"{url!r} has two slashes: for the file {rest} write sqlite:///{rest}"
     if dialect == "postgresql":
         try:
-            urlsplit(url).port
+            _ = urlsplit(url).port      # reading it raises ValueError for a bad port
         except ValueError:
             return f"{_hide_password(url)!r} has a port that is not a number from 1 to 65535"
     return None
@@ -244,6 +244,6 @@ class _EnvironmentBase(BaseSettings):
 
 # The variables as text, one field per ENV_NAMES entry: Config parses and checks them, so the
 # environment and code that builds a Config follow one set of rules.
-_Environment = create_model(
-    "_Environment", __base__=_EnvironmentBase,
-    **{name: (str | None, Field(None, validation_alias=var)) for name, var in ENV_NAMES.items()})
+# (Any: unpacked with **, the mapping is checked against create_model's own keywords too.)
+_ENV_FIELDS: dict[str, Any] = {name: (str | None, Field(None, validation_alias=var)) for name, var in ENV_NAMES.items()}
+_Environment = create_model("_Environment", __base__=_EnvironmentBase, **_ENV_FIELDS)

@@ -21,6 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from riskengine.sim.builder import SimEvent
 
 DECISIONS = ("allow", "challenge", "block")
 HOST = "127.0.0.1"
@@ -341,7 +345,7 @@ class Tally:
 def _replay(port, secret, stream, clients, echo, server_alive=lambda: True) -> Tally:
     tally, stop = Tally(), threading.Event()
     # Events of one account must arrive in order (a login after its signup): shard by account.
-    shards = [[] for _ in range(clients)]
+    shards: list[list[SimEvent]] = [[] for _ in range(clients)]
     for ev in stream:
         shards[hash(ev.body["account"]["id"]) % clients].append(ev)
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
@@ -363,8 +367,9 @@ def _send(port, headers, shard, tally: Tally, stop: threading.Event) -> None:
             for rest in shard[i:]:
                 tally.failure(rest, NOT_SENT, why)
             return
+        if conn is None:
+            conn = http.client.HTTPConnection(HOST, port, timeout=30)
         try:
-            conn = conn or http.client.HTTPConnection(HOST, port, timeout=30)
             conn.request("POST", "/v1/assess", body=json.dumps(ev.body), headers=headers)
             resp = conn.getresponse()
             status, raw = resp.status, resp.read()

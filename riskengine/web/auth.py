@@ -39,10 +39,10 @@ class KeyCache:
         try:
             with db.connect() as conn:
                 row = storage.key_by_hash(conn, key_hash)
-        except SQLAlchemyError:
+        except SQLAlchemyError as e:
             if entry is not None:        # database down: trust what we verified before
                 return entry
-            raise ApiError(503, "cannot verify the API key: the database is unavailable")
+            raise ApiError(503, "cannot verify the API key: the database is unavailable") from e
         if row is None:
             return None
         entry = _Entry(row.name, frozenset(row.scopes.split()), row.revoked_ts is not None, now)

@@ -66,7 +66,8 @@ def from_validation(err: ValidationError, prefix: str = "") -> InvalidInput:
 
 
 def _is_type_tag(part: str) -> bool:
-    return part in {"str", "int", "float", "bool", "list", "dict", "none"} or part.startswith(("constrained-", "function-", "literal["))
+    return (part in {"str", "int", "float", "bool", "list", "dict", "none"}
+            or part.startswith(("constrained-", "function-", "literal[")))
 
 
 def register(app: Flask) -> None:
