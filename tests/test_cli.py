@@ -171,7 +171,8 @@ def test_a_malformed_database_url_says_what_to_write(command, url, hint, tmp_pat
 # db upgrade connects through Alembic, rescore through the runtime; keys and serve share db upgrade's engine.
 @pytest.mark.parametrize("command", [("db", "upgrade"), ("rescore",)], ids=" ".join)
 def test_an_unreachable_postgresql_is_one_line_naming_host_and_port(command, tmp_path):
-    env = cli_env(tmp_path, RISKENGINE_DATABASE_URL="postgresql://riskengine:s3cret@127.0.0.1:1/risk")  # nothing listens
+    # nothing listens on port 1
+    env = cli_env(tmp_path, RISKENGINE_DATABASE_URL="postgresql://riskengine:s3cret@127.0.0.1:1/risk")
     started = time.monotonic()
     line = assert_one_error_line(run_cli(*command, env=env), "RISKENGINE_DATABASE_URL", "127.0.0.1:1")
     assert time.monotonic() - started < 20 and "s3cret" not in line     # start-up included; the connect is instant

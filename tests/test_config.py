@@ -4,7 +4,7 @@ real `riskengine` command."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 from pydantic import ValidationError
@@ -97,7 +97,7 @@ def test_overrides_and_code_follow_the_same_rules(clean_env):
     with pytest.raises(ValidationError):
         replace(Config(), db_timeout_ms="fast")                      # a copy is checked too
     assert Config.usage_fold_batches == 64                            # scripts read the defaults off the class
-    with pytest.raises(Exception):
+    with pytest.raises(FrozenInstanceError):
         Config().db_timeout_ms = 1                                    # frozen
 
 
@@ -150,7 +150,8 @@ def broken_model(tmp_path):
 
 
 def test_a_named_model_or_policy_must_load(config, broken_model, tmp_path):
-    with pytest.raises(ModelError, match=f"^RISKENGINE_MODEL: the model {broken_model} cannot be loaded: JSONDecodeError"):
+    with pytest.raises(ModelError,
+                       match=f"^RISKENGINE_MODEL: the model {broken_model} cannot be loaded: JSONDecodeError"):
         Runtime.build(replace(config, model_path=str(broken_model)))
     policy = tmp_path / "policy.toml"
     policy.write_text("version = ")

@@ -192,7 +192,7 @@ def test_a_small_run_replays_exactly_what_it_announces(run):
             if len(r) == 6 and r[1].isdigit()}
     total = rows.pop("total")
     assert "legit" in rows and len(rows) > 2
-    assert [sum(col) for col in zip(*rows.values())] == total     # the rows add up to the total row
+    assert [sum(col) for col in zip(*rows.values(), strict=True)] == total     # the rows add up to the total row
     assert sum(total[:3]) == 200 and total[3] == 0                 # every event decided, none an error
     assert _freed(d.port, 5)
 

@@ -36,7 +36,7 @@ def test_writes_a_complete_versioned_model(trained):
 def test_thresholds_meet_the_target_rates_on_legit_out_of_fold_scores(trained):
     meta = json.loads((trained / "meta.json").read_text())
     legit = meta["metrics"]["train_out_of_fold"]["legit"]
-    for event, rates in legit.items():
+    for rates in legit.values():
         assert rates["challenge_rate"] + rates["block_rate"] <= 0.01 + 1e-9
         assert rates["block_rate"] <= 0.001 + 1e-9
 

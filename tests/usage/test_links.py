@@ -110,7 +110,9 @@ def test_a_folder_skips_links_it_already_wrote_within_its_tolerance(client, auth
         assert len(rows) == 3 and count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
         return {(f, la) for f, la, _ in rows.values()}
 
-    at = lambda m, s: datetime(2026, 11, 20, 10, m, s, tzinfo=UTC).timestamp()  # noqa: E731
+    def at(m, s):
+        return datetime(2026, 11, 20, 10, m, s, tzinfo=UTC).timestamp()
+
     assert fold_one(10, 0) == {(at(10, 0), at(10, 0))}
     assert fold_one(10, 50) == {(at(10, 0), at(10, 0))}         # 50 s later: within tolerance, not rewritten
     assert fold_one(11, 30) == {(at(10, 0), at(11, 30))}        # 90 s later: rewritten
