@@ -4,8 +4,37 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC
 
 import click
+
+from riskengine import __version__
+
+
+def _domain_errors() -> tuple[type[Exception], ...]:
+    """What a misconfigured or unavailable dependency raises, as opposed to a bug. Imported
+    only once something failed, to keep start-up lazy."""
+    from riskengine.config import ConfigError  # and runtime.ModelError, a ConfigError
+    from riskengine.scoring.policy import PolicyError
+    from riskengine.storage.engine import StorageError  # and DatabaseUnavailable
+    from riskengine.storage.migrate import NotMigrated
+    return ConfigError, PolicyError, StorageError, NotMigrated
+
+
+class _Main(click.Group):
+    """The domain errors of any command become one line, `Error: ...`, and exit status 1: their
+    messages name the variable to fix or the command to run. Anything else is a bug and keeps
+    its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _domain_errors() as e:
+            raise click.ClickException(_one_line(e)) from e
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def _config():
@@ -13,12 +42,19 @@ def _config():
     return Config.from_env()
 
 
-def _db(cfg):
+def _db(cfg, migrated: bool = True):
+    """An engine with a command's patience (at least 5 s); `migrated`: refuse a database whose
+    schema is not current, before a command trips over a missing table."""
     from riskengine import storage
-    return storage.make_engine(cfg.database_url, max(cfg.db_timeout_ms, 5000))
+    from riskengine.storage import migrate
+    engine = storage.make_engine(cfg.database_url, max(cfg.db_timeout_ms, 5000))
+    if migrated:
+        migrate.require_current(engine)
+    return engine
 
 
-@click.group()
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="riskengine", message="%(prog)s %(version)s")
 def main():
     """riskengine: account-identity risk engine."""
 
@@ -33,20 +69,46 @@ def main():
 def serve(host, port, workers, threads):
     """Run the production server (gunicorn)."""
     import tempfile
+    cfg = _config()
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="riskengine-metrics-")
-    cfg = _config()
-    from riskengine.storage import migrate
-    from riskengine.hashing import load_hash_key
-    try:
-        migrate.require_current(_db(cfg))
-    except migrate.NotMigrated as e:
-        raise click.ClickException(str(e))
-    load_hash_key(cfg.hash_key, cfg.hash_key_file)   # create it once, before workers race for it
+    engine = _db(cfg)
+    _check_runtime(cfg)
     from riskengine.storage import optimize
-    optimize(_db(cfg))                                # fresh planner statistics for the workers
+    optimize(engine)                                  # fresh planner statistics for the workers
+    engine.dispose()                                  # no pooled connection inherited across the fork
     from riskengine.web.server import run
     run(host, port, workers or os.cpu_count() or 2, threads)
+
+
+def _check_runtime(cfg) -> None:
+    """Runtime.build(cfg), as every worker will run it, in a forked child: a misconfiguration
+    (policy, model, hash key) stops `serve` in one line instead of a traceback per worker, and
+    the hash key file is created before the workers race for it. Not in this process: a model
+    loaded here leaves XGBoost's OpenMP state behind, and workers forked from it hang."""
+    import multiprocessing
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    child = fork.Process(target=_build_and_report, args=(cfg, send))
+    child.start()
+    send.close()
+    try:
+        problem = receive.recv()
+    except EOFError:            # the child said nothing: it built (or died of a bug, below)
+        problem = None
+    child.join()
+    if problem:
+        raise click.ClickException(problem)
+    if child.exitcode:
+        raise SystemExit(child.exitcode)        # a bug: the child printed its traceback
+
+
+def _build_and_report(cfg, send) -> None:
+    from riskengine.runtime import Runtime
+    try:
+        Runtime.build(cfg).close()
+    except _domain_errors() as e:
+        send.send(_one_line(e))
 
 
 # ------------------------------------------------------------------ db
@@ -61,7 +123,7 @@ def db_upgrade():
     """Create or migrate the schema to the newest revision."""
     from riskengine.storage import migrate
     cfg = _config()
-    migrate.upgrade(_db(cfg))
+    migrate.upgrade(_db(cfg, migrated=False))
     click.echo(f"database at revision {migrate.head()}")
 
 
@@ -78,24 +140,27 @@ def keys():
 def keys_create(name, scopes):
     """Create a key; prints the secret alone on stdout."""
     from sqlalchemy.exc import IntegrityError
-    from riskengine.web.auth import create_key
+
+    from riskengine.apikeys import create_key
+    engine = _db(_config())        # outside the try: only create_key's ValueError means a bad --scope
     try:
-        secret = create_key(_db(_config()), name, list(scopes) or None)
+        secret = create_key(engine, name, list(scopes) or None)
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--scope")
-    except IntegrityError:
-        raise click.ClickException(f"a key named {name!r} exists already")
+        raise click.BadParameter(str(e), param_hint="--scope") from e
+    except IntegrityError as e:
+        raise click.ClickException(f"a key named {name!r} exists already") from e
     click.echo(secret)
 
 
 @keys.command("list")
 def keys_list():
     """List keys (names and scopes, never secrets)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     from riskengine import storage
     with _db(_config()).connect() as conn:
         for name, scopes, created, revoked in storage.list_keys(conn):
-            when = datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            when = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             state = "revoked" if revoked else "active"
             click.echo(f"{name}\t{state}\t{scopes}\t{when}")
 
@@ -105,6 +170,7 @@ def keys_list():
 def keys_revoke(name):
     """Revoke a key by name."""
     import time
+
     from riskengine import storage
     with _db(_config()).begin() as conn:
         if not storage.revoke_key(conn, name, time.time()):
@@ -150,8 +216,8 @@ def _duration(value: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     try:
         return float(value[:-1]) * units[value[-1]] if value[-1] in units else float(value)
-    except (ValueError, IndexError):
-        raise click.BadParameter(f"{value!r} is not a duration like 7d, 12h or 90m", param_hint="--since")
+    except (ValueError, IndexError) as e:
+        raise click.BadParameter(f"{value!r} is not a duration like 7d, 12h or 90m", param_hint="--since") from e
 
 
 @main.command()
@@ -171,10 +237,11 @@ def rescore(since, changes, webhook, dask_address, progress):
 @click.option("--port", default=8765, show_default=True)
 @click.option("--events", default=3000, show_default=True, help="events to replay")
 @click.option("--seed", default=11, show_default=True)
-def demo(port, events, seed):
+@click.option("--workers", default=None, type=int, help="server worker processes (default: CPU count)")
+def demo(port, events, seed, workers):
     """Start the service on a simulated world and replay signups and logins through it."""
     from riskengine.demo import run_demo
-    sys.exit(run_demo(port=port, events=events, seed=seed, echo=click.echo))
+    sys.exit(run_demo(port=port, events=events, seed=seed, workers=workers, echo=click.echo))
 
 
 if __name__ == "__main__":

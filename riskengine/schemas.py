@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from datetime import UTC, datetime
 from functools import lru_cache
-from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -67,24 +67,9 @@ def _utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         raise ValueError("must carry a time zone (RFC 3339, e.g. 2026-11-28T10:00:00Z)")
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:
         raise ValueError("is outside years 0001-9999 in UTC") from None
-
-
-class AssessRequest(Body):
-    event: Literal["signup", "login"]
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-    occurred_at: datetime | None = None
-    account: AccountIn
-    ip: str
-    device: DeviceIn | None = None
-    payment: PaymentIn | None = None
-    login: LoginIn | None = None
-
-    _ip = field_validator("ip")(lambda cls, v: canonical_ip(v))
-
-    _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
 
 
 @lru_cache(maxsize=65536)
@@ -104,6 +89,21 @@ def canonical_ip(value: str) -> str:
         addr = ipaddress.IPv6Address(int(addr))
         addr = addr.ipv4_mapped or addr
     return str(addr)
+
+
+class AssessRequest(Body):
+    event: Literal["signup", "login"]
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    occurred_at: datetime | None = None
+    account: AccountIn
+    ip: str
+    device: DeviceIn | None = None
+    payment: PaymentIn | None = None
+    login: LoginIn | None = None
+
+    _ip = field_validator("ip")(lambda cls, v: canonical_ip(v))
+
+    _tz = field_validator("occurred_at")(lambda cls, v: _utc(v))
 
 
 class UsageAccepted(BaseModel):

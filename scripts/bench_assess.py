@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import benchlib
@@ -164,8 +164,9 @@ def model_dir(arg: str | None) -> str | None:
         return arg
     if os.environ.get("RISKENGINE_MODEL"):
         return os.environ["RISKENGINE_MODEL"]
+    from riskengine.config import models_dir
     from riskengine.scoring.model import newest_model_dir
-    found = newest_model_dir(ROOT / "models")
+    found = newest_model_dir(models_dir())
     if found is not None:
         return str(found)
     fallback = Path("/tmp/toymodel/0.0.1")
@@ -199,11 +200,11 @@ def server_env(db_url: str, model: str | None, geo: dict, metrics_dir: Path) -> 
 # =============================================================================== the world
 
 def utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def utc_ms(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Identities:
@@ -258,71 +259,71 @@ class Identities:
 
     def person(self, cc: str) -> dict:
         """A legitimate person: account fields, devices, usual addresses."""
-        r, I = self.r, self.I
+        r, idt = self.r, self.I
         country = self.G.COUNTRIES[cc]
         city = country.resident_cities.pick(r)
-        p = I.person(r, cc)
+        p = idt.person(r, cc)
         org_type = self.org_types.pick(r)
-        local = I.local_part(r, p)
+        local = idt.local_part(r, p)
         if org_type in ("enterprise", "startup", "research") and r.random() < 0.5:
-            domain = I.company_domain(r, cc)
+            domain = idt.company_domain(r, cc)
         else:
-            domain = I.free_domain(r, cc)
+            domain = idt.free_domain(r, cc)
         x = r.random()
         if domain in ("gmail.com", "googlemail.com") and x < 0.04:
-            local = I.gmail_dot_variant(r, local)
+            local = idt.gmail_dot_variant(r, local)
         elif x < 0.06:
             local = f"{local}+{r.choice(('shop', 'news', 'ai', 'work', 'dev'))}"
         phone = None
         if r.random() < 0.8:
-            phone = I.present_phone(r, I.mobile_number(r, cc, city.area_codes))
+            phone = idt.present_phone(r, idt.mobile_number(r, cc, city.area_codes))
         langs = country.locale_choice.pick(r)
         n_dev = 1 if r.random() < 0.6 else (2 if r.random() < 0.75 else 3)
         devices = []
         for _ in range(n_dev):
             x = r.random()
             kind = "phone" if x < 0.5 else ("desktop" if x < 0.95 else "tablet")
-            devices.append(I.browser_device(r, kind, cc, city.tz, langs).body())
+            devices.append(idt.browser_device(r, kind, cc, city.tz, langs).body())
         ips = [self.home_ip(cc, city)]
         if r.random() < 0.3:
             ips.append(self.home_ip(cc, city))            # dynamic address / second home
         if org_type in ("education", "enterprise", "research") and cc in self.sites and r.random() < 0.5:
             ips.append(r.choice(self.sites[cc]).network.address(r))   # campus / office NAT
         mobile = self.mobile_ip(cc) if any("Mobile" in (d.get("user_agent") or "") for d in devices) else None
-        card = I.card(r, cc) if r.random() < 0.3 else None
-        return {"email": f"{local}@{domain}", "phone": phone, "name": I.display_name(r, p), "country": cc,
+        card = idt.card(r, cc) if r.random() < 0.3 else None
+        return {"email": f"{local}@{domain}", "phone": phone, "name": idt.display_name(r, p), "country": cc,
                 "org_type": org_type, "devices": devices, "ips": ips, "mobile": mobile, "card": card}
 
     def ring(self) -> dict:
         """A fraud ring: few devices, anonymous addresses, shared cards, throwaway mailboxes."""
-        r, I = self.r, self.I
+        r, idt = self.r, self.I
         cc = self.countries.pick(r)
         devices = []
         for _ in range(r.integers(1, 4)):
             x = r.random()
             if x < 0.35:
-                devices.append(I.headless_device(r).body())
+                devices.append(idt.headless_device(r).body())
             elif x < 0.5:
-                devices.append(I.script_device(r).body())
+                devices.append(idt.script_device(r).body())
             else:
                 country = self.G.COUNTRIES[cc]
-                devices.append(I.browser_device(r, "desktop", cc, country.primary_tz,
-                                                country.locale_choice.pick(r)).body())
+                devices.append(idt.browser_device(r, "desktop", cc, country.primary_tz,
+                                                  country.locale_choice.pick(r)).body())
         return {"country": cc, "devices": devices, "ips": [self.shady_ip() for _ in range(r.integers(2, 7))],
-                "cards": [I.card(r, cc, funding="prepaid" if r.random() < 0.5 else None)
+                "cards": [idt.card(r, cc, funding="prepaid" if r.random() < 0.5 else None)
                           for _ in range(r.integers(1, 3))],
                 "disposable": r.random() < 0.5}
 
     def ring_member(self, ring: dict) -> dict:
-        r, I = self.r, self.I
+        r, idt = self.r, self.I
         cc = ring["country"]
         if ring["disposable"]:
-            email = f"{I.random_local(r)}@{r.choice(I.DISPOSABLE_LISTED + I.DISPOSABLE_UNLISTED)}"
+            email = f"{idt.random_local(r)}@{r.choice(idt.DISPOSABLE_LISTED + idt.DISPOSABLE_UNLISTED)}"
         else:
-            email = f"{I.random_local(r)}@gmail.com"
-        phone = I.voip_number(r) if r.random() < 0.5 else (I.mobile_number(r, cc) if r.random() < 0.5 else None)
-        p = I.person(r, cc)
-        return {"email": email, "phone": phone, "name": I.display_name(r, p), "country": cc,
+            email = f"{idt.random_local(r)}@gmail.com"
+        phone = idt.voip_number(r) if r.random() < 0.5 else (idt.mobile_number(r, cc) if r.random() < 0.5 else None)
+        p = idt.person(r, cc)
+        return {"email": email, "phone": phone, "name": idt.display_name(r, p), "country": cc,
                 "org_type": "individual", "devices": ring["devices"], "ips": ring["ips"], "mobile": None,
                 "card": r.choice(ring["cards"]) if r.random() < 0.6 else None}
 
@@ -420,6 +421,7 @@ class Prefill:
     def __init__(self, n_assessments: int, n_accounts: int, days: int, seed: int, anchor: float,
                  hasher, readers, model_version: str | None, policy_version: str):
         import numpy as np
+
         from riskengine.scoring.features import FEATURES
         from riskengine.sim.rand import Rand
         self.np = np
@@ -669,7 +671,9 @@ def write_prefill(eng, args, geo: dict, model: str | None) -> dict:
     """Generate and bulk-insert the history into `eng` (schema already migrated, tables empty).
     Generation runs in a child process so it overlaps with the inserts (two cores)."""
     import multiprocessing as mp
+
     from sqlalchemy import insert
+
     from riskengine import storage
     from riskengine.scoring.policy import Policy
     model_version = json.loads((Path(model) / "meta.json").read_text())["version"] if model else None
@@ -742,8 +746,8 @@ def sqlite_bulk_engine(path: Path):
 
 def prepare_database(args, geo: dict, model: str | None) -> tuple[str, dict, dict]:
     """(database url for the server, meta, sidecar). SQLite: a fresh copy of the cached prefill."""
-    from riskengine.storage import migrate
     from riskengine import storage
+    from riskengine.storage import migrate
     VAR.mkdir(parents=True, exist_ok=True)
     key = prefill_key(args, args.geoip)
     if args.database_url:
@@ -813,8 +817,9 @@ def prepare_external(args, geo, model, key) -> tuple[str, dict, dict]:
     """PostgreSQL (or any --database-url): prefilled in place once; later runs reuse it and add
     their own writes (use --rebuild to empty the riskengine tables and prefill again)."""
     from sqlalchemy import func, select, text
-    from riskengine.storage import migrate
+
     from riskengine import storage
+    from riskengine.storage import migrate
     url = args.database_url
     ukey = hashlib.sha256(f"{url}|{key}".encode()).hexdigest()[:10]
     meta_p, side_p = VAR / f"external-{ukey}.json", VAR / f"external-{ukey}.sidecar.pickle"
@@ -929,9 +934,9 @@ def run_wrk(port: int, bodies: Path, auth: str | None, duration: float, connecti
     p = PROCS.start(argv, env, log_path)
     try:
         p.wait(timeout=duration + 60)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as e:
         PROCS.stop(p, grace=1)
-        raise RuntimeError(f"wrk did not finish; log {log_path}")
+        raise RuntimeError(f"wrk did not finish; log {log_path}") from e
     PROCS.stop(p, grace=1)
     text = log_path.read_text(errors="replace")
     lines = [ln for ln in text.splitlines() if ln.startswith("BENCH_RESULT ")]
@@ -1112,7 +1117,8 @@ def open_loop(port: int, bodies: list[bytes], auth: str | None, rate: float, dur
     out = _summarise(lat, statuses, errors, elapsed, degraded)
     late.sort()
     out.update({"client": f"python open loop, {connections} connections", "target_rps": rate,
-                "scheduled": n, "send_delay_p99_ms": _ms(pct(late, 99)), "send_delay_max_ms": _ms(late[-1] if late else None)})
+                "scheduled": n, "send_delay_p99_ms": _ms(pct(late, 99)),
+                "send_delay_max_ms": _ms(late[-1] if late else None)})
     return out
 
 
@@ -1156,15 +1162,18 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load before each server's phases")
     ap.add_argument("--connections", type=int, default=16, help="concurrent clients (connections)")
     ap.add_argument("--rate", type=float, default=200.0, help="requests/s of the fixed-rate phase")
-    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: CPU count, as `riskengine serve`)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="gunicorn workers (default: CPU count, as `riskengine serve`)")
     ap.add_argument("--threads", type=int, default=4, help="threads per worker (as `riskengine serve`)")
     ap.add_argument("--database-url", default=None,
                     help="e.g. postgresql://user@127.0.0.1:5432/bench: prefilled in place, reused by later runs "
                          "(default: a cached SQLite file under var/bench/, copied fresh for each run)")
     ap.add_argument("--rebuild", action="store_true", help="ignore the cached prefill and build it again")
     ap.add_argument("--geoip", choices=("sim", "maxmind-test", "none"), default="sim",
-                    help="GeoIP files: the simulated world's (matches the generated addresses), MaxMind's test files, none")
-    ap.add_argument("--model", default=None, help="model dir (default: $RISKENGINE_MODEL, else newest under models/)")
+                    help="GeoIP files: the simulated world's (matches the generated addresses), "
+                         "MaxMind's test files, none")
+    ap.add_argument("--model", default=None,
+                    help="model dir (default: $RISKENGINE_MODEL, else newest in riskengine/models/)")
     ap.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
                     help="closed-loop client")
     ap.add_argument("--wrk-threads", type=int, default=1)
@@ -1235,7 +1244,7 @@ def main(argv=None) -> int:
     log(f"bodies: {pool_n:,} for the closed loop, {len(fixed_bodies):,} for the fixed rate; "
         f"mean {sum(sizes) / len(sizes):.0f} bytes")
 
-    results: dict = {"command": command, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    results: dict = {"command": command, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
                      "database": "sqlite" if db_url.startswith("sqlite") else db_url.split(":", 1)[0],
                      "prefill": {k: meta.get(k) for k in ("counts", "seconds", "bytes", "params")},
                      "server": {"worker_class": "gthread", "workers": args.workers, "threads": args.threads},
@@ -1264,7 +1273,8 @@ def main(argv=None) -> int:
             PROCS.stop(p)
 
         if "engine" in args.phases or "fixed" in args.phases:
-            secret = subprocess.run([str(BIN / "riskengine"), "keys", "create", f"bench-{run_tag}", "--scope", "assess"],
+            secret = subprocess.run([str(BIN / "riskengine"), "keys", "create", f"bench-{run_tag}",
+                                     "--scope", "assess"],
                                     env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
                                     ).stdout.strip()
             port = free_port()
@@ -1338,7 +1348,8 @@ def print_summary(res: dict, args, out: Path) -> None:
         ok = "OK" if res["met"].get("fixed_p99") else "MISSED"
         lines.append(f"/v1/assess at {f['target_rps']:g} req/s (open loop, {f['rps']:.1f} achieved): "
                      f"p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms, max {f['max_ms']:.1f} ms, "
-                     f"errors {f['errors'] + f['non_2xx']}, degraded {f.get('degraded', 0)}   (target p99 <= 10 ms: {ok})")
+                     f"errors {f['errors'] + f['non_2xx']}, degraded {f.get('degraded', 0)}"
+                     f"   (target p99 <= 10 ms: {ok})")
     if res.get("server_env"):
         lines.append(f"NOTE what-if server environment: {res['server_env']}")
     if res.get("work_db_sql"):

@@ -196,7 +196,8 @@ def main(argv=None) -> int:
     results = {}
     serve = ["--workers", str(args.workers), "--threads", str(args.threads)]
     port = free_port()
-    floor = start([sys.executable, str(ROOT / "scripts" / "bench_floor_app.py"), "--port", str(port), *serve], env, port)
+    floor = start([sys.executable, str(ROOT / "scripts" / "bench_floor_app.py"), "--port", str(port), *serve],
+                  env, port)
     try:
         results["floor"] = drive(port, "/v1/assess", bodies, args.per_batch, args.clients, args.batches,
                                  args.seconds, {})

@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 import benchlib
-
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -367,7 +366,8 @@ class Plan:
         self.rsn = rsn
         self.model = rng.choice(len(MODELS), R, p=[0.45, 0.3, 0.15, 0.1]).astype(np.int8)
         # prompt fingerprints (0 = none): fresh, habitual (3 per account), popular templates, farm templates
-        fp = rng.integers(1, 2 ** 63, R, dtype=np.int64).astype(np.uint64) | (rng.integers(0, 2, R).astype(np.uint64) << np.uint64(63))
+        fp = (rng.integers(1, 2 ** 63, R, dtype=np.int64).astype(np.uint64)
+              | (rng.integers(0, 2, R).astype(np.uint64) << np.uint64(63)))
         habit = rng.integers(1, 2 ** 63, (n, 3), dtype=np.int64).astype(np.uint64)
         kind = rng.random(R)
         hab = (kind >= 0.5) & (kind < 0.85)
@@ -395,7 +395,7 @@ class Plan:
             stamps = np.datetime_as_string(self.ts[sel].astype("datetime64[s]"), unit="s").tolist()
             cols = zip(self.acct[sel].tolist(), stamps, self.ip_rec[sel].tolist(), self.dev_rec[sel].tolist(),
                        self.req[sel].tolist(), self.tin[sel].tolist(), self.tout[sel].tolist(),
-                       self.fp[sel].tolist(), self.rsn[sel].tolist(), self.model[sel].tolist())
+                       self.fp[sel].tolist(), self.rsn[sel].tolist(), self.model[sel].tolist(), strict=True)
             batch = []
             for a, ts, ip, dev, req, tin, tout, fp, rsn, model in cols:
                 r = {"account_id": ids[a], "occurred_at": ts + "Z", "ip": ips[ip], "api_key_id": f"key_{a % 9973}",
@@ -459,13 +459,13 @@ def _tz_offset(tz: str | None, at: float) -> float:
 def signup_pool(geo: dict, work: Path) -> dict:
     """Real signup assessments: a small simulated world's signups run through assess.assess
     on a scratch database, captured where they reach storage.record. Keyed by fraud."""
-    from riskengine.scoring import assess as assess_mod
-    from riskengine.storage import migrate
     from riskengine import storage
     from riskengine.config import Config
     from riskengine.runtime import Runtime
     from riskengine.schemas import AssessRequest
+    from riskengine.scoring import assess as assess_mod
     from riskengine.sim import build_world
+    from riskengine.storage import migrate
     for suffix in ("", "-wal", "-shm"):
         Path(str(work) + suffix).unlink(missing_ok=True)
     eng = storage.make_engine(f"sqlite:///{work}")
@@ -490,7 +490,8 @@ def signup_pool(geo: dict, work: Path) -> dict:
             if ev.body["event"] != "signup":
                 continue
             n = len(captured)
-            assess_mod.assess(engine, AssessRequest.model_validate(ev.body), "0" * 64, now=ev.occurred_at.timestamp() + 1)
+            assess_mod.assess(engine, AssessRequest.model_validate(ev.body), "0" * 64,
+                              now=ev.occurred_at.timestamp() + 1)
             if len(captured) > n:
                 pool[ev.fraud].append(captured[-1])
     finally:
@@ -541,6 +542,7 @@ def bulk_engine(url: str):
     """The service's engine (storage.make_engine) with bulk-load pragmas on SQLite: a failed
     build is thrown away, so no journal and no fsync."""
     from sqlalchemy import event
+
     from riskengine import storage
     eng = storage.make_engine(url, 60_000)
     if url.startswith("sqlite"):
@@ -647,6 +649,7 @@ def _usage_producer(q, plan: Plan, hasher, as_of: float) -> None:
 def load_usage(eng, plan: Plan, hasher, as_of: float) -> dict:
     import multiprocessing as mp
     import queue
+
     from riskengine import storage
     from riskengine.config import Config
     from riskengine.usage.links import LinkFolder, pack
@@ -736,8 +739,8 @@ def run_loader(url: str, args, geo: dict, as_of: float, meta_path: Path) -> dict
 
 def prepare_sqlite(args, geo: dict) -> tuple[str, dict, Path]:
     """(url of a fresh working copy, data meta, working copy path)."""
-    from riskengine.storage import migrate
     from riskengine import storage
+    from riskengine.storage import migrate
     VAR.mkdir(parents=True, exist_ok=True)
     key = cache_key(args)
     stem = VAR / f"rescore-{args.accounts}-{args.records}-{key}"
@@ -791,13 +794,15 @@ def prepare_postgres(args, geo: dict) -> tuple[str, dict, None]:
     CREATE DATABASE <name>_work TEMPLATE <name>, so every run starts from the same data."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-    from riskengine.storage import migrate
+
     from riskengine import storage
+    from riskengine.storage import migrate
     url = args.database_url
     u = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
     name = u.database
     if name in ("test", "postgres", "template0", "template1"):
-        raise SystemExit(f"refusing to use database {name!r}; create one, e.g. createdb -h 127.0.0.1 riskengine_rescore")
+        raise SystemExit(f"refusing to use database {name!r}; create one, "
+                         "e.g. createdb -h 127.0.0.1 riskengine_rescore")
     key = cache_key(args)
     meta_p = VAR / f"rescore-pg-{hashlib.sha256(url.encode()).hexdigest()[:8]}.json"
     eng = storage.make_engine(url, 60_000)
@@ -908,9 +913,8 @@ class Probe:
         return wrapper
 
     def install(self, engine, active):
-        from riskengine.rescore import behaviour
         from riskengine import storage
-        from riskengine.rescore import decide, job, partition, population
+        from riskengine.rescore import behaviour, decide, job, partition, population
         from riskengine.rescore import phases as rescore_phases
         probe = self
         orig_call = rescore_phases.Phases.__call__
@@ -994,11 +998,11 @@ class _TimedResult:
 # =============================================================================== the job
 
 def run_job(url: str, meta: dict, args, geo: dict) -> dict:
-    from riskengine.rescore import job as rescore
     from riskengine.config import Config
+    from riskengine.rescore import job as rescore
+    from riskengine.rescore.command import active_model_dir
     from riskengine.runtime import Runtime
     from riskengine.scoring.model import RiskModel
-    from riskengine.rescore.command import active_model_dir
     as_of = meta["as_of"]
     since = duration(args.since)
     engine = Runtime.build(Config(database_url=url, hash_key=HASH_KEY, hash_key_file=str(VAR / "unused-hash.key"),
@@ -1063,7 +1067,8 @@ def run_job(url: str, meta: dict, args, geo: dict) -> dict:
                     "skipped": len(summary.skipped), "decisions": summary.decisions, "changes": summary.changes,
                     "resumed": summary.resumed, "seconds": round(summary.seconds, 2)},
         "wall_seconds": round(wall, 2),
-        "cpu_seconds": {"user": round(cpu1.ru_utime - cpu0.ru_utime, 1), "system": round(cpu1.ru_stime - cpu0.ru_stime, 1)},
+        "cpu_seconds": {"user": round(cpu1.ru_utime - cpu0.ru_utime, 1),
+                        "system": round(cpu1.ru_stime - cpu0.ru_stime, 1)},
         "phases": {k: round(v, 2) for k, v in summary.phases.items()},
         "split": {k: {"seconds": round(v[0], 2), "calls": v[1]} for k, v in sorted(probe.sub.items())},
         "peak_rss_bytes": peak, "rss_before_job_bytes": rss_before,
@@ -1135,7 +1140,7 @@ def profile_report(profiler, path: str) -> dict:
     st = pstats.Stats(profiler)
     total = st.total_tt
     rows = []
-    for (file, line, fn), (cc, nc, tt, ct, _callers) in st.stats.items():
+    for (file, line, fn), (_cc, nc, tt, ct, _callers) in st.stats.items():
         rows.append({"function": f"{Path(file).name}:{line}({fn})" if line else fn, "calls": nc,
                      "tottime": round(tt, 3), "cumtime": round(ct, 3)})
     top_tot = sorted(rows, key=lambda r: -r["tottime"])[:30]
@@ -1152,7 +1157,8 @@ def profile_report(profiler, path: str) -> dict:
 # =============================================================================== main
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--accounts", type=int, default=1_000_000)
     p.add_argument("--records", type=int, default=10_000_000, help="usage records")
     p.add_argument("--days", type=int, default=30, help="span of the usage records")

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from riskengine.storage import migrate
 from riskengine import storage
-from riskengine.web.app import create_app
-from riskengine.web.auth import create_key
+from riskengine.apikeys import create_key
 from riskengine.config import Config
+from riskengine.storage import migrate
+from riskengine.web.app import create_app
 
 DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"
@@ -81,3 +81,20 @@ def api_key(app) -> str:
 @pytest.fixture
 def auth(api_key) -> dict:
     return {"Authorization": f"Bearer {api_key}"}
+
+
+# Slow: tests that start processes (gunicorn, the demo, the real `riskengine` binary, a pip
+# build), a Dask cluster, or train a model. `pytest -m "not slow"` runs the rest in about a
+# minute; `-m "not slow and not db"` only the pure ones, without a database.
+SLOW_MODULES = {"test_cli.py", "test_demo.py", "test_packaging.py", "test_assess_model.py"}
+SLOW_TESTS = {"test_dask_gives_the_same_scores_as_one_process", "test_scheduler_script_runs_the_same_job",
+              "test_scale_smoke_one_million_accounts", "test_keys_list_names_every_bad_setting",
+              "test_serve_and_rescore_refuse_a_bad_setting_in_one_line"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+        if "database_url" in item.fixturenames:
+            item.add_marker(pytest.mark.db)

@@ -3,25 +3,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
 from riskengine import storage
-from riskengine.web.app import create_app
 from riskengine.cli import main
+from riskengine.web.app import create_app
 from tests.conftest import MAXMIND
-from tests.test_api import signup
-
-BIN = Path(sys.executable).parent / "riskengine"
+from tests.factories import BIN, assert_one_error_line, cli_env, free_port, run_cli, signup
 
 
 @pytest.fixture
@@ -68,14 +63,8 @@ def test_unmigrated_database_is_refused_with_what_to_run(tmp_path, monkeypatch):
     assert app.test_client().get("/readyz").status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
-    port = _free_port()
+    port = free_port()
     secret = CliRunner().invoke(main, ["keys", "create", "svc"]).output.strip()
     proc_env = {**os.environ, **env, "RISKENGINE_GEOIP_CITY": str(MAXMIND / "GeoIP2-City-Test.mmdb"),
                 "RISKENGINE_USAGE_FOLD_SECONDS": "0.2"}
@@ -121,7 +110,7 @@ def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
                     break
             time.sleep(0.1)
         with db.connect() as conn:
-            t = datetime(2026, 11, 20, 10, tzinfo=timezone.utc).timestamp()      # device, ip and subnet
+            t = datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()      # device, ip and subnet
             assert conn.execute(text("SELECT COUNT(*) FROM entitylink WHERE account_id = 'acct_1' "
                                      "AND first_seen = :t"), {"t": t}).scalar_one() == 3
         db.dispose()
@@ -143,3 +132,79 @@ def test_simulate_writes_a_world(tmp_path):
     for name in ("city", "asn", "anonymous"):
         with maxminddb.open_database(str(out / "geoip" / f"{name}.mmdb")) as reader:
             assert reader.metadata().node_count > 0
+
+
+# ------------------------------------------------------------------ misconfiguration: one line, no traceback
+# Each case runs the installed `riskengine` as a user would, in a clean environment.
+
+
+DB_COMMANDS = [("keys", "create", "svc"), ("keys", "list"), ("keys", "revoke", "svc"), ("rescore",), ("serve",)]
+
+
+@pytest.mark.parametrize("command", DB_COMMANDS, ids=" ".join)
+def test_every_database_command_refuses_an_unmigrated_database(command, tmp_path):
+    env = cli_env(tmp_path, RISKENGINE_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert_one_error_line(run_cli(*command, env=env), "not migrated", "riskengine db upgrade")
+
+
+def test_db_upgrade_migrates_a_fresh_database_then_commands_work(tmp_path):
+    env = cli_env(tmp_path, RISKENGINE_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgraded = run_cli("db", "upgrade", env=env)
+    assert upgraded.returncode == 0 and "database at revision" in upgraded.stdout, upgraded.stderr
+    listed = run_cli("keys", "list", env=env)
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+
+
+# One command per kind of mistake; tests/test_config.py checks every hint in-process.
+@pytest.mark.parametrize("command, url, hint", [
+    (("keys", "list"), "postgres://riskengine:s3cret@db.example:5432/risk", "write postgresql://riskengine:***@db.example"),
+    (("serve",), "riskengine.db", "write sqlite:///riskengine.db"),
+    (("db", "upgrade"), "mysql://root@localhost/risk", "sqlite:///PATH and postgresql://"),
+    (("keys", "create", "svc"), "sqlite://relative.db", "write sqlite:///relative.db"),
+], ids=["postgres-scheme", "bare-file", "unknown-scheme", "two-slashes"])
+def test_a_malformed_database_url_says_what_to_write(command, url, hint, tmp_path):
+    line = assert_one_error_line(run_cli(*command, env=cli_env(tmp_path, RISKENGINE_DATABASE_URL=url)),
+                                 "RISKENGINE_DATABASE_URL", hint)
+    assert "s3cret" not in line
+
+
+# db upgrade connects through Alembic, rescore through the runtime; keys and serve share db upgrade's engine.
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("rescore",)], ids=" ".join)
+def test_an_unreachable_postgresql_is_one_line_naming_host_and_port(command, tmp_path):
+    # nothing listens on port 1
+    env = cli_env(tmp_path, RISKENGINE_DATABASE_URL="postgresql://riskengine:s3cret@127.0.0.1:1/risk")
+    started = time.monotonic()
+    line = assert_one_error_line(run_cli(*command, env=env), "RISKENGINE_DATABASE_URL", "127.0.0.1:1")
+    assert time.monotonic() - started < 20 and "s3cret" not in line     # start-up included; the connect is instant
+
+
+def test_a_bug_keeps_its_traceback(env, monkeypatch):
+    # Only the domain's errors become one line: anything else is a bug and must stay visible.
+    def broken(conn):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(storage, "list_keys", broken)
+    result = CliRunner().invoke(main, ["keys", "list"])
+    assert isinstance(result.exception, ZeroDivisionError) and "Error:" not in result.output
+
+
+def test_version(tmp_path):
+    from riskengine import __version__
+    result = run_cli("--version", env=cli_env(tmp_path))
+    assert result.returncode == 0 and result.stdout == f"riskengine {__version__}\n"
+
+
+ALL_COMMANDS = [("serve",), ("db",), ("db", "upgrade"), ("keys",), ("keys", "create"), ("keys", "list"),
+                ("keys", "revoke"), ("simulate",), ("train",), ("rescore",), ("demo",)]
+
+
+def test_dash_h_is_help(tmp_path):
+    result = run_cli("-h", env=cli_env(tmp_path))
+    assert result.returncode == 0 and result.stdout.startswith("Usage: riskengine") and "--version" in result.stdout
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS, ids=" ".join)
+def test_dash_h_is_help_on_every_command(command):
+    # In-process: the option comes from the group's context settings, the same for every command.
+    result = CliRunner().invoke(main, [*command, "-h"], prog_name="riskengine")
+    assert result.exit_code == 0 and result.output.startswith(f"Usage: riskengine {' '.join(command)}")
+    assert result.output == CliRunner().invoke(main, [*command, "--help"], prog_name="riskengine").output

@@ -38,4 +38,4 @@ def score_on_dask(address: str, runtime, active_model, pop, parts, since: float,
         shared = client.scatter(pop, broadcast=True)
         futures = [client.submit(_score_remote, spec, shared, rows, pure=False) for rows in parts]
         results = client.gather(futures)
-    return list(zip(parts, results))
+    return list(zip(parts, results, strict=True))

@@ -19,17 +19,14 @@ import numpy as np
 
 from riskengine import storage
 from riskengine.ids import assessment_id, ulid
-from riskengine.rescore.behaviour import (
-    BEHAVIOUR_FEATURES,
-)
 from riskengine.rescore.dask import score_on_dask
 from riskengine.rescore.decide import Outcome, decide
+from riskengine.rescore.facts import RescoreFacts
+from riskengine.rescore.facts import signals as rescore_signals
+from riskengine.rescore.listed import listed_keys
 from riskengine.rescore.partition import Scored, score_partition
 from riskengine.rescore.phases import Phases
 from riskengine.rescore.population import Population, population
-
-log = logging.getLogger(__name__)
-
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +45,21 @@ class Summary:
     resumed: bool
     seconds: float
     phases: dict[str, float]
+    monitored: dict[str, int] | None = None     # monitor mode: what enforcing would decide
 
     def text(self) -> str:
         d = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items()))
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
         lines = [f"rescore {self.run_id}{' (resumed)' if self.resumed else ''}: {self.scored} of {self.accounts} "
-                 f"active accounts scored in {self.seconds:.1f}s ({phases})",
-                 f"decisions: {d}", f"decision changes: {self.changes}"]
+                 f"active accounts scored in {self.seconds:.1f}s ({phases})"]
+        if not self.accounts:
+            # A young or idle service: say so rather than print empty counts.
+            lines.append("no account was active in the window: nothing to decide")
+            return "\n".join(lines)
+        lines += [f"decisions: {d}", f"decision changes: {self.changes}"]
+        if self.monitored is not None:
+            m = ", ".join(f"{k} {v}" for k, v in sorted(self.monitored.items()))
+            lines.insert(2, f"monitor mode: every answer is allow; enforcing would decide: {m}")
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} bad rows: " + "; ".join(
                 f"{a}: {why}" for a, why in list(self.skipped.items())[:10]))
@@ -70,25 +75,34 @@ def run(runtime, active_model, since_seconds: float, changes_path: str | None = 
         runtime.folder.fold()     # usage links still waiting are links too
     run_id, as_of, resumed, done = _begin(runtime.db, since_seconds, now)
     since = as_of - since_seconds
+    policy = runtime.policy
     with runtime.db.connect() as conn:
-        pop = population(conn, since, as_of, phases, keep_usage=dask_address is None)
+        pop = population(conn, since, as_of, phases, keep_usage=dask_address is None,
+                         listed=listed_keys(policy, runtime.hasher))
+        with phases("policy facts"):
+            facts = RescoreFacts.build(conn, pop, policy, runtime.readers, since, as_of)
     todo = np.asarray([i for i, a in enumerate(pop.accounts) if a not in done], dtype=np.int64)
     parts = _score(runtime, active_model, pop, todo, since, as_of, dask_address, partitions, phases)
     outcomes, skipped = [], {}
     with phases("decide"):
         for rows, scored in parts:
             skipped.update(scored.bad)
-            outcomes += [(o, int(rows[o.k]), scored) for o in decide(pop, rows, scored, active_model, runtime.policy)]
+            outcomes += [(o, int(rows[o.k]), scored) for o in decide(pop, rows, scored, active_model, policy, facts)]
     versions = {"model_version": active_model.version, "policy_version": runtime.policy.version}
     with phases("write"), storage.bulk_checkpoints(runtime.db):
         changes = _write(runtime, pop, run_id, as_of, outcomes, skipped, changes_path, webhook, progress, versions)
     with runtime.db.begin() as conn:
         storage.finish_run(conn, run_id, len(pop.accounts), time.time())
-    decisions: dict[str, int] = {}
-    for o, _, _ in outcomes:
-        decisions[o.decision] = decisions.get(o.decision, 0) + 1
-    return Summary(run_id, len(pop.accounts), len(outcomes), skipped, decisions, changes, resumed,
-                   time.perf_counter() - started, phases)
+    return Summary(run_id, len(pop.accounts), len(outcomes), skipped, _count(o.decision for o, _, _ in outcomes),
+                   changes, resumed, time.perf_counter() - started, phases,
+                   _count(o.verdict for o, _, _ in outcomes) if policy.mode == "monitor" else None)
+
+
+def _count(decisions) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in decisions:
+        out[d] = out.get(d, 0) + 1
+    return out
 
 
 def _begin(db, since_seconds, now):
@@ -128,10 +142,11 @@ def _write(runtime, pop, run_id, as_of, outcomes, skipped, changes_path, webhook
             chunk = outcomes[start:start + CHUNK]
             written = _write_chunk(runtime, pop, run_id, as_of, chunk, skipped, versions)
             for o, i in written:
+                # Changes of the verdict: in monitor mode, what enforcing would change.
                 prev = pop.previous[i]
-                if prev is not None and prev != o.decision or prev is None and o.decision != "allow":
+                if prev is not None and prev != o.verdict or prev is None and o.verdict != "allow":
                     change = {"account_id": o.account, "previous_decision": prev, "decision": o.decision,
-                              "score": o.score, "reasons": o.reasons}
+                              "monitored_decision": o.monitored, "score": o.score, "reasons": o.reasons}
                     changes += 1
                     if out:
                         out.write(json.dumps(change) + "\n")
@@ -158,7 +173,7 @@ def _write_chunk(runtime, pop, run_id, as_of, chunk, skipped, versions):
     except Exception as e:       # noqa: BLE001 - isolate the bad row below
         log.warning("chunk write failed (%s); retrying row by row", e)
     written = []
-    for (o, i, _), (row, acc) in zip(chunk, rows):
+    for (o, i, _), (row, acc) in zip(chunk, rows, strict=True):
         try:
             with runtime.db.begin() as conn:
                 storage.write_rescores(conn, [row], [acc])
@@ -170,17 +185,16 @@ def _write_chunk(runtime, pop, run_id, as_of, chunk, skipped, versions):
 
 def _rows(run_id, as_of, o: Outcome, i: int, scored: Scored, pop: Population, versions: dict):
     asm = assessment_id(as_of)
-    cluster_id = f"cl_{int(pop.cluster[i])}"
-    cluster_size = int(pop.cluster_feats["cluster_size"][i])
+    # Built again here rather than kept from deciding: for a million accounts that would cost gigabytes.
+    signals = rescore_signals(pop, i, scored.usage_rows()[o.k])
+    links = signals["links"]
     response = {"assessment_id": asm, "event": "rescore", "account_id": o.account, "decision": o.decision,
                 "score": o.score, "reasons": o.reasons, "decided_by": o.decided_by, "degraded": False,
-                "monitored_decision": None, **versions,
-                "signals": {"behaviour": dict(zip(BEHAVIOUR_FEATURES, scored.usage_rows()[o.k])),
-                            "links": {"cluster_id": cluster_id, "cluster_size": cluster_size}}}
+                "monitored_decision": o.monitored, **versions, "signals": signals}
     row = {"id": asm, "event_id": f"rescore:{run_id}:{o.account}", "account_id": o.account, "event": "rescore",
-           "occurred_ts": as_of, "created_ts": as_of, "decision": o.decision, "score": o.score,
-           "decided_by": o.decided_by, "degraded": False, "response": response, **versions,
+           "occurred_ts": as_of, "created_ts": as_of, "decision": o.decision, "monitored_decision": o.monitored,
+           "score": o.score, "decided_by": o.decided_by, "degraded": False, "response": response, **versions,
            "features": scored.matrix_rows()[o.k]}
-    acc = {"account_id": o.account, "decision": o.decision, "score": o.score, "t": as_of, "asm": asm,
-           "cluster_id": cluster_id, "cluster_size": cluster_size}
+    acc = {"account_id": o.account, "decision": o.decision, "verdict": o.verdict, "score": o.score, "t": as_of,
+           "asm": asm, "cluster_id": links["cluster_id"], "cluster_size": links["cluster_size"]}
     return row, acc

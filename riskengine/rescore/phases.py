@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 
 
-
 class Phases(dict):
     """Seconds per phase of a run, accumulated (`with phases("load"): ...`)."""
 

@@ -2,7 +2,7 @@
 clusters and prompt-template sharing, each read in one pass and vectorised."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,9 +11,9 @@ from riskengine.rescore.behaviour import (
     UsageColumns,
 )
 from riskengine.rescore.clusters import cluster_features, components, link_edges
+from riskengine.rescore.listed import used_links
 from riskengine.rescore.phases import Phases
 from riskengine.rescore.templates import template_families, template_sharing
-
 
 
 @dataclass
@@ -28,18 +28,20 @@ class Population:
     cluster_feats: dict[str, np.ndarray]
     sharing: np.ndarray              # template sharing per account
     usage: UsageColumns | None = None   # the window's usage of all accounts, when loaded centrally
+    listed_links: dict[int, dict] = field(default_factory=dict)   # see listed.used_links
 
 
 def population(conn, since: float, until: float, phases: Phases | None = None,
-               keep_usage: bool = False) -> Population:
+               keep_usage: bool = False, listed: dict[str, tuple[str, str]] | None = None) -> Population:
     """With keep_usage, the window's usage is read once here and reused by the (single)
-    partition; without, only the fingerprints are read (for Dask, whose workers read their own)."""
+    partition; without, only the fingerprints are read (for Dask, whose workers read their own).
+    `listed`: the policy's listed devices and cards by keyed hash (listed.listed_keys)."""
     phases = Phases() if phases is None else phases
     with phases("load"):
-        return _population(conn, since, until, phases, keep_usage)
+        return _population(conn, since, until, phases, keep_usage, listed or {})
 
 
-def _population(conn, since, until, phases, keep_usage) -> Population:
+def _population(conn, since, until, phases, keep_usage, listed) -> Population:
     accounts = storage.active_accounts(conn, since, until)
     index = {a: i for i, a in enumerate(accounts)}
     n = len(accounts)
@@ -58,20 +60,21 @@ def _population(conn, since, until, phases, keep_usage) -> Population:
     usage = UsageColumns.from_rows(storage.usage_window(conn, since, until), index) if keep_usage else None
     fp_account, fp = _distinct_fingerprints(usage.account, usage.fingerprint) if usage is not None \
         else _fingerprints(conn, since, until, index)
-    links = _link_rows(conn, since, index)
+    links, listed_ids = _link_rows(conn, since, index, listed)
     with phases("clusters"):
         sharing = template_sharing(fp_account, fp, n)
         cluster = _clusters(n, links, fp_account, fp)
         feats = cluster_features(cluster, blocked, fraud, legit, created)
     phases["load"] = phases.get("load", 0.0) - phases["clusters"]     # nested inside "load"
-    return Population(accounts, index, created, previous, labels, cluster, feats, sharing, usage)
+    return Population(accounts, index, created, previous, labels, cluster, feats, sharing, usage,
+                      used_links(*links, listed_ids))
 
 
 def _fingerprints(conn, since, until, index, chunk: int = 500_000):
     """Distinct (account index, fingerprint) pairs in the window."""
     accts, fps = [], []
     for block in storage.chunked(storage.usage_fingerprints(conn, since, until), chunk):
-        a, f = zip(*block)
+        a, f = zip(*block, strict=True)
         accts.append(np.fromiter((index.get(x, -1) for x in a), np.int64, len(block)))
         fps.append(np.fromiter((v & 0xFFFFFFFFFFFFFFFF for v in f), np.uint64, len(block)))
     if not accts:
@@ -84,25 +87,30 @@ def _distinct_fingerprints(acct: np.ndarray, fp: np.ndarray):
     acct, fp = acct[keep], fp[keep]
     order = np.lexsort((fp, acct))
     acct, fp = acct[order], fp[order]
-    first = np.r_[True, (acct[1:] != acct[:-1]) | (fp[1:] != fp[:-1])]
+    # One flag per row: np.r_[True, ...] has one even for no rows (a young database may hold no fingerprint).
+    first = np.ones(len(acct), bool)
+    first[1:] = (acct[1:] != acct[:-1]) | (fp[1:] != fp[:-1])
     return acct[first], fp[first]
 
 
-def _link_rows(conn, since, index, chunk: int = 500_000):
-    """(kind, entity id, account index) of the window's links. Link values are keyed hashes
-    that include their kind, so the value alone identifies the shared thing."""
+def _link_rows(conn, since, index, listed, chunk: int = 500_000
+               ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], dict[int, tuple[str, str]]]:
+    """(kind, entity id, account index) of the window's links, and {entity id: listed[value]}
+    for the values the policy lists. Link values are keyed hashes that include their kind, so
+    the value alone identifies the shared thing."""
     ids: dict[str, int] = {}
     kinds, values, accts = [], [], []
     for block in storage.chunked(storage.link_rows(conn, since), chunk):
-        k, v, a = zip(*block)
+        k, v, a = zip(*block, strict=True)
         kinds.append(np.asarray(k, object))
         values.append(np.fromiter((ids.setdefault(x, len(ids)) for x in v), np.int64, len(block)))
         accts.append(np.fromiter((index.get(x, -1) for x in a), np.int64, len(block)))
+    listed_ids = {ids[h]: entry for h, entry in listed.items() if h in ids}
     if not kinds:
-        return np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return (np.zeros(0, object), np.zeros(0, np.int64), np.zeros(0, np.int64)), listed_ids
     kind, value, acct = np.concatenate(kinds), np.concatenate(values), np.concatenate(accts)
     keep = acct >= 0
-    return kind[keep], value[keep], acct[keep]
+    return (kind[keep], value[keep], acct[keep]), listed_ids
 
 
 def _clusters(n, links, fp_account, fp) -> np.ndarray:

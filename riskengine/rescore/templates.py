@@ -27,7 +27,7 @@ missed unless another table brings them together in an ordinary bucket.
 """
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, pairwise
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -115,7 +115,7 @@ def _band_masks(bands: int, max_distance: int) -> list[np.uint64]:
     if not 0 <= max_distance < bands <= 64:
         raise ValueError("need 0 <= max_distance < bands <= 64")
     cuts = [round(64 * i / bands) for i in range(bands + 1)]
-    blocks = [((1 << (hi - lo)) - 1) << lo for lo, hi in zip(cuts, cuts[1:])]
+    blocks = [((1 << (hi - lo)) - 1) << lo for lo, hi in pairwise(cuts)]
     return [np.uint64(sum(blocks[i] for i in c)) for c in combinations(range(bands), bands - max_distance)]
 
 
@@ -163,7 +163,10 @@ def _near_links(fps, count, max_distance, bands, max_bucket):
             reps.append(rep)
             members.append(m)
             first.append(f)
-    cat = (lambda xs, dtype=np.int64: np.concatenate(xs) if xs else np.zeros(0, dtype))
+
+    def cat(xs, dtype=np.int64):
+        return np.concatenate(xs) if xs else np.zeros(0, dtype)
+
     return cat(pi), cat(pj), cat(reps), cat(members), cat(first, bool)
 
 
@@ -295,7 +298,7 @@ def _union_sizes(fam, acc, multi, size) -> tuple[np.ndarray, np.ndarray]:
     cost = size[m_fam[rows]]
     chunk = (np.cumsum(cost) - cost) // _EXPAND_CHUNK
     chunk = chunk[np.searchsorted(row_sig, row_sig)]            # a signature never straddles chunks
-    for lo, n in zip(*_runs(chunk)):
+    for lo, n in zip(*_runs(chunk), strict=True):
         f, s = m_fam[rows[lo:lo + n]], row_sig[lo:lo + n]
         members = acc[np.repeat(np.searchsorted(fam, f), size[f]) + _ranks(size[f])]
         s, members = _unique_pairs(np.repeat(s, size[f]), members)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from riskengine import storage
 from riskengine.runtime import Runtime
-from riskengine.web.errors import ApiError
+from riskengine.errors import Conflict, InvalidInput
 from riskengine.scoring.features import stored_features, vector
 from riskengine.ids import assessment_id
 from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe
@@ -31,7 +31,7 @@ def assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float |
     now = time.time() if now is None else now
     t = req.occurred_at.timestamp() if req.occurred_at else now
     if t > now + FUTURE_SLACK:
-        raise ApiError(422, "occurred_at is more than 5 minutes in the future", field="occurred_at")
+        raise InvalidInput("occurred_at is more than 5 minutes in the future", field="occurred_at")
     failures: list[str] = []
     signals = _signals(runtime, req, failures)
     links = link_keys(req, signals, runtime.hasher)
@@ -88,7 +88,7 @@ def _check_stored(found, event_id: str, request_hash: str) -> dict | None:
     if found is None:
         return None
     if found.request_hash != request_hash:
-        raise ApiError(409, f"event_id {event_id!r} was already used with a different body", field="event_id")
+        raise Conflict(f"event_id {event_id!r} was already used with a different body", field="event_id")
     return found.response
 
 
@@ -134,9 +134,8 @@ def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, no
         verdict = policy.on_failure(req.event)
         reasons = [{"code": f"degraded.{f}", "message": f"{f} unavailable: decided by the {verdict.decided_by} policy",
                     "weight": 0.0} for f in sorted(set(failures))] + reasons
-    decision, monitored = verdict.decision, None
-    if policy.mode == "monitor":
-        decision, monitored = "allow", verdict.decision
+    verdict = policy.finalize(verdict)
+    decision, monitored = verdict.decision, verdict.monitored
     asm = assessment_id(now)
     response = {
         "assessment_id": asm, "event": req.event, "account_id": req.account.id,

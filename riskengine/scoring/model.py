@@ -33,7 +33,7 @@ class RiskModel:
         self.nthread = 1
 
     @classmethod
-    def load(cls, path: str | Path, nthread: int = 1) -> "RiskModel":
+    def load(cls, path: str | Path, nthread: int = 1) -> RiskModel:
         path = Path(path)
         meta = json.loads((path / "meta.json").read_text())
         booster = xgb.Booster()
@@ -55,7 +55,7 @@ class RiskModel:
         contribs = self.booster.predict(xgb.DMatrix(x, missing=np.nan, nthread=1), pred_contribs=True,
                                         approx_contribs=True, validate_features=False)[0]
         margin = float(contribs.sum())
-        return Scored(float(self.calibrate(margin)), dict(zip(self.features, contribs[:-1].tolist())))
+        return Scored(float(self.calibrate(margin)), dict(zip(self.features, contribs[:-1].tolist(), strict=True)))
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         """Per-row log-odds contributions (Saabas), last column the bias."""

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from riskengine import storage
-from riskengine.scoring.features import Signals, build_features
-from riskengine.scoring.history import History
 from riskengine.hashing import Hasher
 from riskengine.schemas import AssessRequest
+from riskengine.scoring.features import Signals, build_features
+from riskengine.scoring.history import History
 from riskengine.signals.device import device_signals
 from riskengine.signals.email import email_signals
 from riskengine.signals.ip import GeoIPReaders, ip_signals

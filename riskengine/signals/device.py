@@ -157,6 +157,10 @@ def device_signals(
     ip_country: str | None,
 ) -> DeviceSignals:
     ua = user_agent.strip()[:_MAX_UA] if user_agent else ""
+    browser: str | None
+    major: int | None
+    os_family: str | None
+    kind: str | None
     if ua:
         browser, major, os_family, kind = _parse_ua(ua)
     else:

@@ -10,10 +10,11 @@ import math
 import re
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Sequence
+from itertools import pairwise
 
 from disposable_email_domains import blocklist as _DISPOSABLE
 from email_validator import EmailNotValidError, validate_email
@@ -185,7 +186,7 @@ def looks_random(local: str) -> bool:
     run = _max_consonant_run(s)
     if run >= 7:
         return True
-    switches = sum(1 for a, b in zip(s, s[1:]) if _is_digit(a) != _is_digit(b) and (a + b).isalnum())
+    switches = sum(1 for a, b in pairwise(s) if _is_digit(a) != _is_digit(b) and (a + b).isalnum())
     if switches >= 4:
         return True
     digits = sum(map(_is_digit, s))
@@ -205,6 +206,7 @@ def email_signals(address: str | None) -> EmailSignals | None:
     raw = address.strip()
     if not raw:
         return None
+    domain: str | None
     try:
         if len(raw) > _MAX_ADDRESS:
             # Cannot be an address; also bounds the work done on hostile input below.
@@ -218,7 +220,7 @@ def email_signals(address: str | None) -> EmailSignals | None:
         domain = _best_effort_domain(raw)
 
     free = domain is not None and domain in _free_providers()
-    if valid:
+    if valid and domain is not None:        # (a valid address always has its domain)
         folded_local, folded_domain, aliased = _fold(local, domain, free)
         mailbox = f"{folded_local}@{folded_domain}"
     else:

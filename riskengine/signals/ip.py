@@ -48,7 +48,7 @@ class GeoIPReaders:
         }
 
     @classmethod
-    def open(cls, city_path: str | None, asn_path: str | None, anonymous_path: str | None) -> "GeoIPReaders":
+    def open(cls, city_path: str | None, asn_path: str | None, anonymous_path: str | None) -> GeoIPReaders:
         opened: list[Any] = []
         try:
             readers = []

@@ -11,13 +11,14 @@ Login kinds (against legitimate accounts): ato, password_spray.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 
 from riskengine.sim import identity as idt
+from riskengine.sim.builder import UTC, WORK_HOURS, Builder, CampaignInfo, SimAccount
 from riskengine.sim.geo import COUNTRIES, SimNetwork
 from riskengine.sim.identity import SimDevice
 from riskengine.sim.rand import Rand, Weighted
-from riskengine.sim.world import UTC, WORK_HOURS, Builder, CampaignInfo, SimAccount
 
 SIGNUP_KIND_SHARE = {"bulk_farm": 0.30, "alias_farm": 0.15, "antidetect_farm": 0.25, "hydra": 0.30}
 TARGET_COUNTRIES = ("US", "GB", "CA", "AU", "DE", "FR", "NL")
@@ -166,12 +167,14 @@ class Campaigns:
             elif estyle == "disposable_unlisted":
                 email = b.unique_email(r, idt.random_local(r), r.choice(unlisted))
             elif estyle == "freemail_random":
-                email = b.unique_email(r, idt.random_local(r), r.choice(("gmail.com", "outlook.com", "yahoo.com", "hotmail.com")))
+                email = b.unique_email(r, idt.random_local(r),
+                                       r.choice(("gmail.com", "outlook.com", "yahoo.com", "hotmail.com")))
             else:
                 email = b.unique_email(r, f"{word}{seq + k}", pdomain)
             profile = {"id": b.new_account_id(), "email": email}
             if nstyle == "gibberish":
-                profile["name"] = r.letters(r.integers(4, 8)).capitalize() + " " + r.letters(r.integers(4, 9)).capitalize()
+                profile["name"] = (r.letters(r.integers(4, 8)).capitalize() + " "
+                                   + r.letters(r.integers(4, 9)).capitalize())
             elif nstyle == "plausible":
                 profile["name"] = idt.person(r, r.choice(("US", "GB", "IN", "NG"))).full
             elif nstyle == "fixed":
@@ -217,7 +220,7 @@ class Campaigns:
         t0 = self.window(r, dur + 2 * 86400)
         numbers = self.sms_numbers(r, max(1, n // 4), targets[0])
         used: set[str] = set()
-        for k in range(n):
+        for _ in range(n):
             t = t0 + int(r.random() * dur)
             local, domain, p = r.choice(bases)
             for _ in range(20):
@@ -248,8 +251,10 @@ class Campaigns:
                 profile["org_type"] = "individual"
             match = r.random() < 0.6
             tz = sub.city.tz if match else op_tz
-            langs = COUNTRIES[target].locale_choice.pick(r) if match else (("en-US", "en") if r.random() < 0.6 else op_langs)
-            dev = idt.browser_device(r, "desktop", target, tz, langs, browser_kind=r.choice(("win_chrome", "win_chrome", "mac_chrome")),
+            langs = (COUNTRIES[target].locale_choice.pick(r) if match
+                     else (("en-US", "en") if r.random() < 0.6 else op_langs))
+            dev = idt.browser_device(r, "desktop", target, tz, langs,
+                                     browser_kind=r.choice(("win_chrome", "win_chrome", "mac_chrome")),
                                      hw_label=f"noise:{r.hex(12)}")  # antidetect: randomised canvas/WebGL noise
             pay = idt.card(r, r.choice(("US", "GB")), funding="prepaid") if r.random() < 0.1 else None
             acct = self.fake_account(r, kind="alias_farm", cid=cid, seg="alias_farm", country=target, ts=t,
@@ -258,7 +263,7 @@ class Campaigns:
                    segment="alias_farm", payment=pay)
             if r.random() < 0.4:
                 self.fake_logins(r, acct, r.integers(1, 3), t, 86400,
-                                 lambda: (r.choice(subnets).host(r), dev, None))
+                                 lambda d=dev: (r.choice(subnets).host(r), d, None))
         self.record(cid, "alias_farm", "alias_farm", t0, t0 + int(dur), n, ev0, op, targets, q)
 
     # -- antidetect farm ---------------------------------------------------------------------------
@@ -285,24 +290,24 @@ class Campaigns:
             cards.append(idt.card(r, cc, funding=funding, bin_=bin_))
         p_card = 0.6
         shared_cards = r.random() < 0.6
-        catchall = f"{r.choice(('north', 'prime', 'mx', 'inbox', 'post'))}{r.choice(('mail', 'box', 'hub'))}.{r.choice(('net', 'io', 'co'))}" \
-            if r.random() < 0.25 else None
+        catchall = (f"{r.choice(('north', 'prime', 'mx', 'inbox', 'post'))}{r.choice(('mail', 'box', 'hub'))}"
+                    f".{r.choice(('net', 'io', 'co'))}") if r.random() < 0.25 else None
         numbers = self.sms_numbers(r, max(1, n // 3), targets[0])
         dur = r.uniform(2, 6) * 86400
         t0 = self.window(r, dur + 3 * 86400)
         d0 = self.clock.day_of(t0)
         card_i = 0
-        for k in range(n):
+        for _ in range(n):
             day = d0 + int(r.random() * dur / 86400)
             t = max(t0, self.clock.local_ts(r, day, op_tz, WORK_HOURS))
             sub = r.choice(subnets)
             target = sub.country
             p = idt.person(r, target)
-            f, l = idt.fold(p.first), idt.fold(p.last)
+            first, last = idt.fold(p.first), idt.fold(p.last)
             if catchall:
-                email = b.unique_email(r, f"{f}.{l}", catchall)
+                email = b.unique_email(r, f"{first}.{last}", catchall)
             else:
-                email = b.unique_email(r, f"{f}.{l}{r.integers(10, 99)}",
+                email = b.unique_email(r, f"{first}.{last}{r.integers(10, 99)}",
                                        r.choice(("outlook.com", "hotmail.com", "gmail.com", "yahoo.com")))
             profile = {"id": b.new_account_id(), "email": email, "name": p.full, "country": target}
             if r.random() < 0.5:
@@ -331,7 +336,7 @@ class Campaigns:
                    segment="antidetect_farm", payment=pay)
             if r.random() < 0.6:
                 self.fake_logins(r, acct, r.integers(1, 5), t, 2 * 86400,
-                                 lambda: (r.choice(subnets).host(r), dev, None))
+                                 lambda d=dev: (r.choice(subnets).host(r), d, None))
         self.record(cid, "antidetect_farm", "antidetect_farm", t0, t0 + int(dur), n, ev0, op, targets, q)
 
     # -- hydra (reseller networks) --------------------------------------------------------------------
@@ -436,8 +441,9 @@ class Campaigns:
         for v in victims:
             t = t0 + int(r.random() * dur)
             vc = v.country
+            infra: Callable[[], tuple[str, SimDevice]]
             if stuffing:
-                def infra():
+                def fresh_infra(vc: str = vc) -> tuple[str, SimDevice]:
                     if scripted:
                         dev = idt.script_device(r, "python-requests/2.32.3", with_id=False)
                     else:
@@ -445,6 +451,7 @@ class Campaigns:
                                                  ("en-US", "en"), hw_label=f"noise:{r.hex(10)}")
                     ip = r.choice(resi).host(r) if r.random() < 0.6 else r.choice(hosting).host(r)
                     return ip, dev
+                infra = fresh_infra
                 attempts = r.integers(1, 4)
             else:
                 x = r.random()
@@ -459,8 +466,9 @@ class Campaigns:
                                           op_langs if mism else COUNTRIES[vc].locale_choice.pick(r),
                                           browser_kind="win_chrome", hw_label=f"noise:{r.hex(10)}")
 
-                def infra(net=net, dev0=dev0):
+                def fixed_infra(net: SimNetwork = net, dev0: SimDevice = dev0) -> tuple[str, SimDevice]:
                     return net.host(r), dev0
+                infra = fixed_infra
                 attempts = r.integers(2, 7)
             knows = r.random() < p_known
             ip, dev = infra()

@@ -696,7 +696,7 @@ class Geo:
     # -- GeoIP files --------------------------------------------------------------------
     def write_geoip(self, directory: str | Path) -> dict[str, Path]:
         """Write city.mmdb, asn.mmdb and anonymous.mmdb into ``directory``."""
-        from mmdb_writer import MMDBWriter, MmdbU16, MmdbU32
+        from mmdb_writer import MmdbU16, MmdbU32, MMDBWriter
         from netaddr import IPSet
 
         directory = Path(directory)

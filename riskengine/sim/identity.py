@@ -26,7 +26,8 @@ _GB_LAST = _EN_LAST[:30] + "Hughes Edwards Wood Murphy Price Cooper Ward Morris 
 NAMES: dict[str, tuple[list[str], list[str]]] = {
     "US": (_EN_FIRST, _EN_LAST),
     "GB": (_EN_FIRST[:40] + "Oliver Amelia George Isla Harry Poppy".split(), _GB_LAST),
-    "CA": (_EN_FIRST[:40] + "Etienne Genevieve Mathieu Chloe".split(), _EN_LAST[:36] + "Tremblay Gagnon Roy Cote".split()),
+    "CA": (_EN_FIRST[:40] + "Etienne Genevieve Mathieu Chloe".split(),
+           _EN_LAST[:36] + "Tremblay Gagnon Roy Cote".split()),
     "AU": (_EN_FIRST[:40] + "Jack Charlotte Lachlan Matilda".split(), _GB_LAST),
     "DE": ("Lukas Anna Leon Lena Finn Mia Jonas Hannah Paul Laura Felix Sophie Maximilian Julia Tobias "
            "Katharina Jan Lea Stefan Sabine Thomas Andrea Michael Claudia Florian Nina".split(),
@@ -177,31 +178,31 @@ COMPANY_TLDS = {"US": ".com", "GB": ".co.uk", "DE": ".de", "FR": ".fr", "IN": ".
 
 
 def local_part(rand: Rand, p: Person) -> str:
-    f, l = fold(p.first), fold(p.last)
+    first, last = fold(p.first), fold(p.last)
     yy = f"{rand.integers(62, 106) % 100:02d}"
     yyyy = str(1960 + rand.integers(0, 46))
     style = rand.random()
     if style < 0.18:
-        return f"{f}.{l}"
+        return f"{first}.{last}"
     if style < 0.30:
-        return f"{f}{l}"
+        return f"{first}{last}"
     if style < 0.45:
-        return f"{f}.{l}{yy}"
+        return f"{first}.{last}{yy}"
     if style < 0.55:
-        return f"{f}{l}{yyyy}"
+        return f"{first}{last}{yyyy}"
     if style < 0.63:
-        return f"{f[0]}{l}"
+        return f"{first[0]}{last}"
     if style < 0.69:
-        return f"{f}_{l}"
+        return f"{first}_{last}"
     if style < 0.77:
-        return f"{f}{rand.integers(1, 1000)}"
+        return f"{first}{rand.integers(1, 1000)}"
     if style < 0.82:
-        return f"{l}.{f}"
+        return f"{last}.{first}"
     if style < 0.87:
-        return f"{f}.{l[0]}"
+        return f"{first}.{last[0]}"
     if style < 0.92:
-        return f"{f[0]}.{l}{yy}"
-    return f"{rand.choice(_HANDLES)}{f}{rand.integers(1, 100)}"
+        return f"{first[0]}.{last}{yy}"
+    return f"{rand.choice(_HANDLES)}{first}{rand.integers(1, 100)}"
 
 
 def free_domain(rand: Rand, country: str) -> str:
@@ -260,8 +261,10 @@ MOBILE_PATTERNS = {
     "GB": lambda r: _gb_mobile(r),
     "DE": lambda r: "+49" + r.choice(("151", "152", "157", "159", "176", "177", "178", "179")) + r.digits(8)
     if r.random() < 0.6 else "+49" + r.choice(("160", "170", "171", "172", "173", "174", "175")) + r.digits(7),
-    "FR": lambda r: "+33" + r.choice(("60", "61", "62", "64", "65", "66", "67", "68", "73", "75", "76", "77", "78")) + r.digits(7),
-    "IN": lambda r: "+91" + r.choice(("70", "90", "91", "93", "94", "95", "96", "97", "98", "99", "60", "69")) + r.digits(8),
+    "FR": lambda r: "+33" + r.choice(("60", "61", "62", "64", "65", "66", "67", "68", "73", "75", "76", "77",
+                                      "78")) + r.digits(7),
+    "IN": lambda r: "+91" + r.choice(("70", "90", "91", "93", "94", "95", "96", "97", "98", "99", "60",
+                                      "69")) + r.digits(8),
     "JP": lambda r: "+81" + r.choice(("90", "80", "70")) + str(r.integers(2, 10)) + r.digits(7),
     "KR": lambda r: "+8210" + r.choice("2346789") + r.digits(7),
     "NG": lambda r: "+234" + r.choice(("803", "806", "813", "816", "703", "706", "810", "814", "903", "805",
@@ -271,7 +274,8 @@ MOBILE_PATTERNS = {
                                       "856", "857", "858", "817", "818", "819", "859", "877", "878", "895",
                                       "896", "897", "898", "899", "881", "882", "883")) + r.digits(r.choice((7, 8))),
     "AU": lambda r: "+614" + r.choice("0123") + r.digits(7),
-    "PL": lambda r: "+48" + r.choice(("50", "51", "53", "57", "60", "66", "69", "72", "73", "78", "79", "88")) + r.digits(7),
+    "PL": lambda r: "+48" + r.choice(("50", "51", "53", "57", "60", "66", "69", "72", "73", "78", "79",
+                                      "88")) + r.digits(7),
     "NL": lambda r: "+316" + r.choice("12345") + r.digits(7),
     "SG": lambda r: "+65" + r.choice(("81", "82", "83", "84", "85", "86", "87", "88", "89", "90", "91", "92",
                                       "93", "94", "95", "96", "97", "98")) + r.digits(6),
@@ -357,7 +361,7 @@ def _ios_token(safari: str) -> str:
     return safari.replace(".", "_")
 
 
-def ua_for(kind: str, rand: Rand) -> tuple[str, str, str, str]:
+def ua_for(kind: str, rand: Rand) -> tuple[str, str | None, str, str]:
     """(user_agent, platform, browser, os) for a browser kind."""
     v = CHROME.pick(rand)
     if kind == "win_chrome":
@@ -489,7 +493,7 @@ class SimDevice:
                 d[k] = None
         return d
 
-    def reset_id(self, rand: Rand) -> "SimDevice":
+    def reset_id(self, rand: Rand) -> SimDevice:
         """Same hardware/browser with a fresh device id (cleared storage, reinstall)."""
         return SimDevice(new_device_id(rand), self.kind, self.browser_kind, self.user_agent, self.platform,
                          self.browser, self.os, self.screen, self.timezone, self.languages, self.webdriver,

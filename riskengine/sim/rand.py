@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from itertools import accumulate
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -38,12 +39,12 @@ class Rand:
         self._i = 0
 
     @classmethod
-    def streams(cls, seed: int, names: Sequence[str]) -> dict[str, "Rand"]:
+    def streams(cls, seed: int, names: Sequence[str]) -> dict[str, Rand]:
         """Independent named streams derived from one seed (stable per name order)."""
         children = np.random.SeedSequence(seed).spawn(len(names))
-        return {n: cls(np.random.default_rng(c)) for n, c in zip(names, children)}
+        return {n: cls(np.random.default_rng(c)) for n, c in zip(names, children, strict=True)}
 
-    def child(self) -> "Rand":
+    def child(self) -> Rand:
         """An independent stream seeded from this one."""
         return Rand(int(self.random() * (1 << 53)))
 

@@ -56,9 +56,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from riskengine.sim.builder import HUMAN_HOURS, WORK_HOURS, SimAccount, World
 from riskengine.sim.geo import COUNTRIES, RESTRICTED, Geo, SimNetwork
 from riskengine.sim.rand import Rand, Weighted
-from riskengine.sim.world import HUMAN_HOURS, WORK_HOURS, SimAccount, World
 
 QUOTA_REQUESTS_PER_DAY = 1000        # default per-account limit, per UTC day
 QUOTA_RAISED_FACTOR = 5              # paid startup/research accounts
@@ -164,7 +164,9 @@ def _h32(text: str) -> int:
 @lru_cache(maxsize=16384)
 def _offset(tz: str, day: int) -> int:
     """UTC offset (s) of ``tz`` at noon UTC of unix day ``day``."""
-    return int(datetime.fromtimestamp(day * _DAY + 43200, tz=ZoneInfo(tz)).utcoffset().total_seconds())
+    offset = datetime.fromtimestamp(day * _DAY + 43200, tz=ZoneInfo(tz)).utcoffset()
+    assert offset is not None  # an aware datetime always has one
+    return int(offset.total_seconds())
 
 
 def _fmt(ts: int) -> str:
@@ -522,10 +524,11 @@ class _Sim:
         return net.address(r) if net is not None else ip
 
     def lookup(self, ip: str) -> SimNetwork | None:
-        net = self._nets.get(ip, 0)
-        if net == 0:
+        try:
+            return self._nets[ip]
+        except KeyError:
             net = self._nets[ip] = self.geo.lookup(ip)
-        return net
+            return net
 
     def human_source(self, r: Rand, a: SimAccount, keys: list[str]):
         pairs = self.pairs(a)

@@ -5,15 +5,76 @@ challenges), usage, keys, rescore (the job's bulk reads and writes), tables, mig
 Nothing outside storage/ holds SQL. Callers import what they use from here; the names below are the
 storage layer's public surface."""
 
-from riskengine.storage.engine import HOUR, StorageError, WINDOWS, chunked, driver, least_greatest, make_engine, optimize, ping
-from riskengine.storage.sqlite import BULK_POLL_S, BULK_WAIT_MS, WriteBusy, alone, bulk_checkpoints, insert_many, writing
-from riskengine.storage.links import HISTORY_KINDS, LINK_KINDS, LINK_PARAMS, STRONG_KINDS, link_rows, linked_accounts, upsert_links
+from riskengine.storage.assessments import (
+    ACCOUNT_FIELDS,
+    account_exists,
+    account_view,
+    add_challenge_outcome,
+    add_label,
+    assessment_exists,
+    find_by_event_id,
+    record,
+)
+from riskengine.storage.engine import (
+    HOUR,
+    WINDOWS,
+    StorageError,
+    chunked,
+    driver,
+    least_greatest,
+    make_engine,
+    optimize,
+    ping,
+)
 from riskengine.storage.history import SHARE_CAP, read_history
-from riskengine.storage.assessments import ACCOUNT_FIELDS, account_exists, account_view, add_challenge_outcome, add_label, assessment_exists, find_by_event_id, record
-from riskengine.storage.usage import PENDING, USAGE_COLUMNS, delete_pending_links, insert_usage, pending_links, usage_fingerprints, usage_window
 from riskengine.storage.keys import insert_key, key_by_hash, list_keys, revoke_key
-from riskengine.storage.rescore import RESCORE_COLUMNS, account_states, active_accounts, done_in_run, finish_run, latest_event_features, latest_labels, start_run, unfinished_run, write_rescores
+from riskengine.storage.links import (
+    HISTORY_KINDS,
+    LINK_KINDS,
+    LINK_PARAMS,
+    STRONG_KINDS,
+    link_rows,
+    linked_accounts,
+    upsert_links,
+)
+from riskengine.storage.rescore import (
+    RESCORE_COLUMNS,
+    account_states,
+    active_accounts,
+    done_in_run,
+    finish_run,
+    latest_event_features,
+    latest_labels,
+    start_run,
+    unfinished_run,
+    write_rescores,
+)
+from riskengine.storage.sqlite import (
+    BULK_POLL_S,
+    BULK_WAIT_MS,
+    WriteBusy,
+    alone,
+    bulk_checkpoints,
+    insert_many,
+    writing,
+)
+from riskengine.storage.usage import (
+    PENDING,
+    USAGE_COLUMNS,
+    delete_pending_links,
+    insert_usage,
+    pending_links,
+    usage_fingerprints,
+    usage_window,
+)
 
 __all__ = [
-    "ACCOUNT_FIELDS", "BULK_POLL_S", "BULK_WAIT_MS", "HISTORY_KINDS", "HOUR", "LINK_KINDS", "LINK_PARAMS", "PENDING", "RESCORE_COLUMNS", "SHARE_CAP", "STRONG_KINDS", "StorageError", "USAGE_COLUMNS", "WINDOWS", "WriteBusy", "account_exists", "account_states", "account_view", "active_accounts", "add_challenge_outcome", "add_label", "alone", "assessment_exists", "bulk_checkpoints", "chunked", "delete_pending_links", "done_in_run", "driver", "find_by_event_id", "finish_run", "insert_key", "insert_many", "insert_usage", "key_by_hash", "latest_event_features", "latest_labels", "least_greatest", "link_rows", "linked_accounts", "list_keys", "make_engine", "optimize", "pending_links", "ping", "read_history", "record", "revoke_key", "start_run", "unfinished_run", "upsert_links", "usage_fingerprints", "usage_window", "write_rescores", "writing"
+    "ACCOUNT_FIELDS", "BULK_POLL_S", "BULK_WAIT_MS", "HISTORY_KINDS", "HOUR", "LINK_KINDS", "LINK_PARAMS", "PENDING",
+    "RESCORE_COLUMNS", "SHARE_CAP", "STRONG_KINDS", "StorageError", "USAGE_COLUMNS", "WINDOWS", "WriteBusy",
+    "account_exists", "account_states", "account_view", "active_accounts", "add_challenge_outcome", "add_label",
+    "alone", "assessment_exists", "bulk_checkpoints", "chunked", "delete_pending_links", "done_in_run", "driver",
+    "find_by_event_id", "finish_run", "insert_key", "insert_many", "insert_usage", "key_by_hash",
+    "latest_event_features", "latest_labels", "least_greatest", "link_rows", "linked_accounts", "list_keys",
+    "make_engine", "optimize", "pending_links", "ping", "read_history", "record", "revoke_key", "start_run",
+    "unfinished_run", "upsert_links", "usage_fingerprints", "usage_window", "write_rescores", "writing",
 ]

@@ -8,12 +8,15 @@ from sqlalchemy.engine import Connection
 
 from riskengine.storage.engine import driver, least_greatest
 from riskengine.storage.links import linked_accounts, upsert_links
-from riskengine.storage.tables import Account, Assessment, ChallengeOutcome, Label
+from riskengine.storage.tables import Account, Assessment, ChallengeOutcome, Label, table_of
 
-A = Assessment.__table__
+A = table_of(Assessment)
 
 
-ACC = Account.__table__
+ACC = table_of(Account)
+
+
+LBL = table_of(Label)
 
 
 EVENT_ID_SQL = select(A.c.request_hash, A.c.response).where(A.c.event_id == bindparam("event_id"))
@@ -66,9 +69,11 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
 
 
 def add_label(conn: Connection, account_id: str, label: str, source: str, note: str | None, t: float) -> dict:
-    res = conn.execute(insert(Label.__table__).values(
+    res = conn.execute(insert(LBL).values(
         account_id=account_id, label=label, source=source, note=note, created_ts=t))
-    return {"id": res.inserted_primary_key[0], "account_id": account_id, "label": label,
+    key = res.inserted_primary_key
+    assert key is not None  # a single-row INSERT always reports its primary key
+    return {"id": key[0], "account_id": account_id, "label": label,
             "source": source, "note": note, "created_ts": t}
 
 
@@ -81,7 +86,8 @@ def assessment_exists(conn: Connection, assessment_id: str) -> bool:
 
 
 def add_challenge_outcome(conn: Connection, assessment_id: str, outcome: str, t: float) -> None:
-    conn.execute(insert(ChallengeOutcome.__table__).values(assessment_id=assessment_id, outcome=outcome, created_ts=t))
+    conn.execute(insert(table_of(ChallengeOutcome)).values(assessment_id=assessment_id, outcome=outcome,
+                                                           created_ts=t))
 
 
 def account_view(conn: Connection, account_id: str, limit: int = 50):
@@ -96,8 +102,8 @@ def account_view(conn: Connection, account_id: str, limit: int = 50):
         .where(A.c.account_id == account_id).order_by(A.c.occurred_ts.desc()).limit(limit)
     ).all()
     labels = conn.execute(
-        select(Label.__table__).where(Label.__table__.c.account_id == account_id)
-        .order_by(Label.__table__.c.created_ts)
+        select(LBL).where(LBL.c.account_id == account_id)
+        .order_by(LBL.c.created_ts)
     ).mappings().all()
     return {"account": dict(acc), "latest": latest, "assessments": [tuple(r) for r in assessments],
             "labels": [dict(r) for r in labels], "links": linked_accounts(conn, account_id)}

@@ -7,6 +7,9 @@ import re
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from riskengine.config import DATABASE_URL, ConfigError, database_url_problem
 
 HOUR = 3600.0
 
@@ -21,20 +24,37 @@ class StorageError(RuntimeError):
     """The database failed or did not answer in time."""
 
 
+class DatabaseUnavailable(StorageError, SQLAlchemyError):
+    """The database could not be reached or opened; the message names RISKENGINE_DATABASE_URL
+    and the server or file. Also an SQLAlchemyError, so the request path's degraded mode and
+    its 503 (which catch SQLAlchemyError) treat it as any other database failure."""
+
+
 def make_engine(url: str, timeout_ms: int = 500) -> Engine:
-    if url.startswith("sqlite"):
-        eng = create_engine(url, connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False})
+    problem = database_url_problem(url)
+    if problem:
+        raise ConfigError(DATABASE_URL, problem)
+    eng = _sqlite_engine(url, timeout_ms) if url.startswith("sqlite") else _postgresql_engine(url, timeout_ms)
+    _name_connect_failures(eng)
+    return eng
 
-        @event.listens_for(eng, "connect")
-        def _pragmas(dbapi_conn, _record):
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
-            cur.execute("PRAGMA cache_size=-65536")      # 64 MiB: big indexes take random inserts
-            cur.close()
 
-        return eng
+def _sqlite_engine(url: str, timeout_ms: int) -> Engine:
+    eng = create_engine(url, connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False})
+
+    @event.listens_for(eng, "connect")
+    def _pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
+        cur.execute("PRAGMA cache_size=-65536")      # 64 MiB: big indexes take random inserts
+        cur.close()
+
+    return eng
+
+
+def _postgresql_engine(url: str, timeout_ms: int) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     opts = f"-c statement_timeout={int(timeout_ms)} -c lock_timeout={int(timeout_ms)}"
@@ -44,6 +64,31 @@ def make_engine(url: str, timeout_ms: int = 500) -> Engine:
         pool_timeout=max(timeout_ms / 1000, 0.5),
         connect_args={"connect_timeout": max(1, math.ceil(timeout_ms / 1000)), "options": opts},
     )
+
+
+def _name_connect_failures(eng: Engine) -> None:
+    """A failure to connect raises DatabaseUnavailable, one line naming the setting and where
+    it points (never the password), instead of the driver's multi-line message."""
+    @event.listens_for(eng, "handle_error")
+    def _unavailable(ctx):
+        # No connection yet: connecting failed. A failed pre-ping is left to the pool, which
+        # reconnects (and lands here if that fails).
+        if ctx.connection is None and not ctx.is_pre_ping:
+            raise DatabaseUnavailable(f"{DATABASE_URL}: cannot connect to {_where(eng.url)}: "
+                                      f"{_reason(ctx.original_exception)}") from ctx.original_exception
+
+
+def _where(url) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite database {url.database or ':memory:'}"
+    return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432} (database {url.database})"
+
+
+def _reason(error: BaseException) -> str:
+    # psycopg says 'connection failed: connection to server at "h", port 1 failed: REASON\n\tIs the
+    # server running...': the reason is what is new after what _where already says.
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return " ".join(lines[0].rsplit("failed: ", 1)[-1].split())
 
 
 DRIVER_SQL: dict[tuple[int, str], str] = {}
@@ -87,4 +132,6 @@ def chunked(rows, size: int = 500_000):
 
 def least_greatest(dialect: str) -> dict[str, str]:
     """SQL's two-argument minimum and maximum: MIN/MAX on SQLite, LEAST/GREATEST on PostgreSQL."""
-    return {"least": "LEAST", "greatest": "GREATEST"} if dialect == "postgresql" else {"least": "MIN", "greatest": "MAX"}
+    if dialect == "postgresql":
+        return {"least": "LEAST", "greatest": "GREATEST"}
+    return {"least": "MIN", "greatest": "MAX"}

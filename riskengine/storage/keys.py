@@ -1,14 +1,14 @@
 """API keys, stored as hashes."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from riskengine.storage.tables import ApiKey
+from riskengine.storage.tables import ApiKey, table_of
 
-K = ApiKey.__table__
+K = table_of(ApiKey)
 
 
 def insert_key(conn: Connection, name: str, key_hash: str, scopes: Iterable[str], t: float) -> None:

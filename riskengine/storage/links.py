@@ -6,7 +6,7 @@ from sqlalchemy.engine import Connection
 
 from riskengine.storage.engine import driver, least_greatest
 from riskengine.storage.sqlite import insert_many
-from riskengine.storage.tables import EntityLink
+from riskengine.storage.tables import EntityLink, table_of
 
 # Kinds that identify a person or a payment instrument; IPs and subnets are shared by design.
 STRONG_KINDS = ("device", "components", "payment", "mailbox", "phone")
@@ -18,7 +18,7 @@ LINK_KINDS = STRONG_KINDS + ("ip", "subnet")
 HISTORY_KINDS = ("device", "country")
 
 
-L = EntityLink.__table__
+L = table_of(EntityLink)
 
 
 _LINK_INSERT = "INSERT INTO entitylink (kind, value, account_id, first_seen, last_seen, events)"
@@ -47,7 +47,7 @@ def upsert_links(conn: Connection, links: list[tuple]) -> None:
     if conn.dialect.name == "sqlite":
         insert_many(conn, _LINK_INSERT, links, _LINK_CONFLICT.format(**least_greatest("sqlite")))
     else:
-        driver(conn, _UPSERT_LINK_PG, [dict(zip(LINK_PARAMS, r)) for r in links])
+        driver(conn, _UPSERT_LINK_PG, [dict(zip(LINK_PARAMS, r, strict=True)) for r in links])
 
 
 def linked_accounts(conn: Connection, account_id: str, limit: int = 100) -> list[dict]:

@@ -13,10 +13,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class NotMigrated(RuntimeError):
-    pass
+    """The database's schema is not the one this riskengine needs; the message says what to run."""
 
 
-def _alembic_config(engine: Engine) -> AlembicConfig:
+def _alembic_config(engine: Engine | None) -> AlembicConfig:
+    """Without an engine: enough to read the revision scripts, not to run them."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -25,6 +26,7 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     from riskengine.storage import optimize
+    _require_known(current(engine))
     command.upgrade(_alembic_config(engine), revision)
     optimize(engine)
 
@@ -34,7 +36,9 @@ def revision(engine: Engine, message: str) -> None:
 
 
 def head() -> str:
-    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    rev = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    assert rev is not None  # None only for a migrations folder without revisions; riskengine ships them
+    return rev
 
 
 def current(engine: Engine) -> str | None:
@@ -44,7 +48,18 @@ def current(engine: Engine) -> str | None:
 
 def require_current(engine: Engine) -> None:
     have, want = current(engine), head()
-    if have != want:
-        raise NotMigrated(
-            f"the database is at schema revision {have or 'none'}, this riskengine needs {want}: "
-            "run `riskengine db upgrade` (with the same RISKENGINE_DATABASE_URL) first")
+    if have == want:
+        return
+    _require_known(have)
+    state = "not migrated (it has no schema)" if have is None else f"at schema revision {have}"
+    raise NotMigrated(f"the database is {state}, this riskengine needs {want}: "
+                      "run `riskengine db upgrade` (with the same RISKENGINE_DATABASE_URL) first")
+
+
+def _require_known(have: str | None) -> None:
+    # A revision we do not ship was written by a newer riskengine: `db upgrade` cannot help
+    # (Alembic would fail with "Can't locate revision"), running that release can.
+    scripts = ScriptDirectory.from_config(_alembic_config(None))
+    if have is not None and have not in {s.revision for s in scripts.walk_revisions()}:
+        raise NotMigrated(f"the database is at schema revision {have}, which this riskengine does not know: "
+                          "a newer riskengine migrated it; run that release")

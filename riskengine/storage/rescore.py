@@ -34,6 +34,18 @@ def account_states(conn: Connection):
     return conn.execute(text("SELECT id, created_ts, last_decision, rescore_decision FROM account"))
 
 
+def account_profiles(conn: Connection):
+    """(id, email, email_domain, country) of every account: what lists and regions read of its row."""
+    return conn.execute(text("SELECT id, email, email_domain, country FROM account"))
+
+
+def usage_ips(conn: Connection, since: float, until: float):
+    """(account_id, ip) of the window's usage, repeats included (the caller dedupes in numpy)."""
+    return conn.execute(text(
+        "SELECT account_id, ip FROM usagerecord WHERE occurred_ts > :s AND occurred_ts <= :u AND ip IS NOT NULL"),
+        {"s": since, "u": until})
+
+
 def latest_labels(conn: Connection, until: float) -> dict[str, str]:
     rows = conn.execute(text(
         "SELECT account_id, label FROM label WHERE created_ts <= :u ORDER BY created_ts, id"), {"u": until})
@@ -64,8 +76,10 @@ def done_in_run(conn: Connection, run_id: str) -> set[str]:
     return {r[0][len(prefix):] for r in rows}
 
 
+# rescore_decision is what enforcing decides (in monitor mode the answer is allow): the verdict
+# that a later login of the account is held to, and answers with as its monitored_decision.
 RESCORE_ACCOUNT_SQL = text(
-    "UPDATE account SET rescore_decision = :decision, rescore_score = :score, rescore_ts = :t, "
+    "UPDATE account SET rescore_decision = :verdict, rescore_score = :score, rescore_ts = :t, "
     "cluster_id = :cluster_id, cluster_size = :cluster_size, "
     "last_assessment_id = CASE WHEN updated_ts <= :t THEN :asm ELSE last_assessment_id END, "
     "last_decision = CASE WHEN updated_ts <= :t THEN :decision ELSE last_decision END, "
@@ -78,8 +92,9 @@ NEW_ACCOUNT_SQL = text("INSERT INTO account (id, created_ts, updated_ts) VALUES 
                        "ON CONFLICT (id) DO NOTHING")
 
 
-RESCORE_COLUMNS = ("id", "event_id", "account_id", "event", "occurred_ts", "created_ts", "decision", "score",
-                   "decided_by", "degraded", "model_version", "policy_version", "features", "response")
+RESCORE_COLUMNS = ("id", "event_id", "account_id", "event", "occurred_ts", "created_ts", "decision",
+                   "monitored_decision", "score", "decided_by", "degraded", "model_version", "policy_version",
+                   "features", "response")
 
 
 _JSON_COLUMNS = {"features", "response"}

@@ -12,14 +12,20 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     UniqueConstraint,
     text,
 )
+from sqlmodel import Field, SQLModel
 
 # Failed logins are a sliver of all assessments: partial indexes keep those counts to the rows
 # that matter (and SQLite picks them without planner statistics).
 FAILED_LOGIN = text("event = 'login' AND login_outcome = 'failure'")
-from sqlmodel import Field, SQLModel
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model (for Core statements)."""
+    return model.__table__  # type: ignore[attr-defined]  # set by SQLAlchemy's mapping, undeclared in SQLModel
 
 
 class Account(SQLModel, table=True):

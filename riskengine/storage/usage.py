@@ -5,9 +5,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from riskengine.storage.sqlite import insert_many
-from riskengine.storage.tables import PendingLinks, UsageRecord
+from riskengine.storage.tables import PendingLinks, UsageRecord, table_of
 
-PENDING = PendingLinks.__table__
+PENDING = table_of(PendingLinks)
 
 
 USAGE_COLUMNS = ("account_id", "occurred_ts", "ip", "device", "api_key_id", "model", "requests", "input_tokens",
@@ -23,7 +23,7 @@ def insert_usage(conn: Connection, rows: list[tuple], uses: bytes, t: float) -> 
     if conn.dialect.name == "sqlite":
         insert_many(conn, _USAGE_INSERT, rows)
     else:   # batched multi-row VALUES on PostgreSQL
-        conn.execute(UsageRecord.__table__.insert(), [dict(zip(USAGE_COLUMNS, r)) for r in rows])
+        conn.execute(table_of(UsageRecord).insert(), [dict(zip(USAGE_COLUMNS, r, strict=True)) for r in rows])
     conn.execute(PENDING.insert(), {"created_ts": t, "uses": uses})
     return conn.execute(text("SELECT COUNT(*) FROM pendinglinks")).scalar_one()
 

@@ -16,14 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
-from riskengine.storage import migrate
 from riskengine import storage
 from riskengine.hashing import Hasher
-from riskengine.scoring.model import RiskModel
 from riskengine.rescore.partition import ACTIVE_FEATURES, partition_features
 from riskengine.rescore.population import population
+from riskengine.scoring.model import RiskModel
 from riskengine.signals.ip import GeoIPReaders
-from riskengine.training.assess_model import TARGETS, calibration_map, pick_threshold, write_model
+from riskengine.storage import migrate
+from riskengine.training.common import (
+    TARGETS,
+    calibrate,
+    calibration_map,
+    fit,
+    margin,
+    out_of_fold_margin,
+    threshold_pair,
+    write_model,
+)
 from riskengine.usage.ingest import batch_of, ingest
 from riskengine.usage.links import LinkFolder
 
@@ -111,9 +120,6 @@ def split(y, cols, test_share=0.3):
 
 
 def train_active(out_dir="models", seed=7, accounts=3000, days=30, version=None, log=print) -> Path:
-    import xgboost as xgb
-    from sklearn.model_selection import GroupKFold
-
     from riskengine.config import models_dir
     from riskengine.scoring.model import newest_model_dir
     from riskengine.sim.usage import simulate_usage
@@ -127,22 +133,11 @@ def train_active(out_dir="models", seed=7, accounts=3000, days=30, version=None,
     with tempfile.TemporaryDirectory(prefix="riskengine-train-active-") as tmp:
         X, y, cols = build_dataset(world, usage, assess_model, Path(tmp), log)
     train, test = split(y, cols)
-    fit = lambda rows: xgb.train(PARAMS, xgb.DMatrix(X[rows], label=y[rows], missing=np.nan,  # noqa: E731
-                                                      feature_names=ACTIVE_FEATURES), ROUNDS)
-    idx = np.flatnonzero(train)
-    oof = np.zeros(len(idx))
-    for tr, va in GroupKFold(n_splits=4).split(idx, groups=cols["group"][idx]):
-        oof[va] = fit(idx[tr]).predict(xgb.DMatrix(X[idx[va]], missing=np.nan, feature_names=ACTIVE_FEATURES),
-                                       output_margin=True)
-    cal = calibration_map(oof, y[idx])
-    oof_p = np.interp(oof, cal["margin"], cal["prob"])
-    legit_oof = oof_p[y[idx] == 0]
-    th_c = pick_threshold(legit_oof, TARGETS["challenge"])
-    th = {"rescore": {"challenge": round(th_c, 6),
-                      "block": round(max(pick_threshold(legit_oof, TARGETS["block"]), th_c), 6)}}
-    booster = fit(idx)
-    probs = np.interp(booster.predict(xgb.DMatrix(X, missing=np.nan, feature_names=ACTIVE_FEATURES),
-                                      output_margin=True), cal["margin"], cal["prob"])
+    oof = out_of_fold_margin(PARAMS, ROUNDS, X, y, cols["group"], train, ACTIVE_FEATURES)
+    cal = calibration_map(oof, y[train])
+    th = {"rescore": threshold_pair(calibrate(oof, cal)[y[train] == 0])}
+    booster = fit(PARAMS, ROUNDS, X[train], y[train], ACTIVE_FEATURES)
+    probs = calibrate(margin(booster, X, ACTIVE_FEATURES), cal)
     metrics = {"test": evaluate(probs, y, cols, test, th["rescore"])}
     version = version or f"active-{date.today():%Y.%m}.1"
     meta = {"kind": "active", "version": version, "features": ACTIVE_FEATURES, "calibration": cal,

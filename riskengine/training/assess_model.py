@@ -14,17 +14,25 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import xgboost as xgb
 
-from riskengine.storage import migrate
 from riskengine import storage
-from riskengine.scoring.features import FEATURES, stored_features, vector
 from riskengine.hashing import Hasher
-from riskengine.scoring.pipeline import compute_signals, link_keys, observe
 from riskengine.schemas import AssessRequest
+from riskengine.scoring.features import FEATURES, stored_features, vector
+from riskengine.scoring.pipeline import compute_signals, link_keys, observe
 from riskengine.signals.ip import GeoIPReaders
+from riskengine.storage import migrate
+from riskengine.training.common import (
+    TARGETS,
+    calibrate,
+    calibration_map,
+    fit,
+    margin,
+    out_of_fold_margin,
+    threshold_pair,
+    write_model,
+)
 
-TARGETS = {"challenge": 0.01, "block": 0.001}     # share of legitimate events, per event type
 PARAMS = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 5, "eta": 0.08,
           "subsample": 0.85, "colsample_bytree": 0.8, "min_child_weight": 2, "lambda": 2.0,
           "eval_metric": "aucpr", "seed": 7, "nthread": 2}
@@ -109,50 +117,8 @@ def split(ds: Dataset, test_share: float = 0.3) -> tuple[np.ndarray, np.ndarray]
     return ~test, test
 
 
-def fit(X, y, rounds: int = ROUNDS) -> xgb.Booster:
-    return xgb.train(PARAMS, xgb.DMatrix(X, label=y, missing=np.nan, feature_names=FEATURES), rounds)
-
-
-def out_of_fold_margin(ds: Dataset, mask: np.ndarray, folds: int = 4) -> np.ndarray:
-    """Margins for the training rows from models that did not see their group."""
-    from sklearn.model_selection import GroupKFold
-    idx = np.flatnonzero(mask)
-    margin = np.zeros(len(idx))
-    for tr, va in GroupKFold(n_splits=folds).split(idx, groups=ds.group[idx]):
-        booster = fit(ds.X[idx[tr]], ds.y[idx[tr]])
-        margin[va] = booster.predict(xgb.DMatrix(ds.X[idx[va]], missing=np.nan, feature_names=FEATURES),
-                                     output_margin=True)
-    return margin
-
-
-def calibration_map(margin: np.ndarray, y: np.ndarray, points: int = 64) -> dict:
-    """Isotonic regression of outcome on margin, kept as a piecewise-linear table."""
-    from sklearn.isotonic import IsotonicRegression
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y)
-    xs = np.unique(np.quantile(margin, np.linspace(0, 1, points)))
-    ys = np.maximum.accumulate(iso.predict(xs))
-    return {"margin": [round(float(x), 6) for x in xs], "prob": [round(float(p), 6) for p in ys]}
-
-
-def pick_threshold(scores: np.ndarray, rate: float) -> float:
-    """The lowest score threshold at which at most `rate` of these (legitimate) scores reach it."""
-    candidates = np.unique(scores)[::-1]
-    best = float(candidates[0]) + 1e-6 if len(candidates) else 1.0
-    for c in candidates:
-        if np.mean(scores >= c) > rate:
-            break
-        best = float(c)
-    return min(best, 1.0)
-
-
 def thresholds(scores: np.ndarray, ds: Dataset, mask: np.ndarray) -> dict:
-    out = {}
-    for event in ("signup", "login"):
-        legit = mask & (ds.y == 0) & (ds.event == event)
-        ch = pick_threshold(scores[legit], TARGETS["challenge"])
-        bl = pick_threshold(scores[legit], TARGETS["block"])
-        out[event] = {"challenge": round(ch, 6), "block": round(max(bl, ch), 6)}
-    return out
+    return {event: threshold_pair(scores[mask & (ds.y == 0) & (ds.event == event)]) for event in ("signup", "login")}
 
 
 def evaluate(probs: np.ndarray, ds: Dataset, mask: np.ndarray, th: dict) -> dict:
@@ -190,13 +156,12 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
         ds = replay(world.events, geoip, Path(tmp), log=log)
     train_mask, test_mask = split(ds)
     log(f"train {int(train_mask.sum())} events, test {int(test_mask.sum())} events (held out by time and campaign)")
-    oof = out_of_fold_margin(ds, train_mask)
+    oof = out_of_fold_margin(PARAMS, ROUNDS, ds.X, ds.y, ds.group, train_mask, FEATURES)
     cal = calibration_map(oof, ds.y[train_mask])
-    booster = fit(ds.X[train_mask], ds.y[train_mask])
-    probs = np.interp(booster.predict(xgb.DMatrix(ds.X, missing=np.nan, feature_names=FEATURES),
-                                      output_margin=True), cal["margin"], cal["prob"])
+    booster = fit(PARAMS, ROUNDS, ds.X[train_mask], ds.y[train_mask], FEATURES)
+    probs = calibrate(margin(booster, ds.X, FEATURES), cal)
     oof_probs = np.zeros(len(ds.y))
-    oof_probs[train_mask] = np.interp(oof, cal["margin"], cal["prob"])
+    oof_probs[train_mask] = calibrate(oof, cal)
     th = thresholds(oof_probs, ds, train_mask)
     metrics = {"test": evaluate(probs, ds, test_mask, th), "train_out_of_fold": evaluate(oof_probs, ds, train_mask, th)}
     version = version or f"{date.today():%Y.%m}.1"
@@ -210,13 +175,4 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
     path = write_model(Path(out_dir) / version, booster, meta, render_card(meta))
     log(json.dumps(metrics["test"], indent=1))
     log(f"trained in {time.perf_counter() - started:.0f}s")
-    return path
-
-
-def write_model(path: Path, booster: xgb.Booster, meta: dict, card: str) -> Path:
-    """A model directory: booster, meta.json, MODEL_CARD.md (the layout RiskModel.load reads)."""
-    path.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(path / "model.json"))
-    (path / "meta.json").write_text(json.dumps(meta, indent=1))
-    (path / "MODEL_CARD.md").write_text(card)
     return path

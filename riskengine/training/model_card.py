@@ -48,6 +48,8 @@ before you rely on it (see "Retraining on real labels").
 
 ## Training data
 - Command: `{tr['command']}`
+  (in a source checkout add `--out riskengine/models` to write it where the package ships its
+  models; without `--out` it goes to `./models/`)
 - {tr['events']} simulated events ({tr['accounts']} legitimate accounts over {tr['days']} days, plus campaigns).
 - Split: legitimate traffic by time (last 30% of days held out); attacks by whole campaign
   instance (the latest third of each kind's instances held out; no instance straddles
@@ -80,8 +82,8 @@ Monotone: +1 riskier when larger, -1 riskier when smaller (declared, not a train
 2. Join labels to assessments by account, hold out by time and by whole fraud cluster, and
    fit with `riskengine.train.fit`, calibrate with `calibration_map`, pick thresholds with
    `thresholds` on your legitimate traffic; write the directory in the same layout.
-3. Ship it as a new version under `models/` and point `RISKENGINE_MODEL` at it; run the new
-   policy in monitor mode first.
+3. Ship it as a new version under `riskengine/models/` (or the directory `RISKENGINE_MODELS_DIR`
+   names), or point `RISKENGINE_MODEL` at it; run the new policy in monitor mode first.
 """
 
 
@@ -119,6 +121,8 @@ your own labelled accounts before relying on it.
 
 ## Training data
 - Command: `{tr['command']}`
+  (in a source checkout add `--out riskengine/models` to write it where the package ships its
+  models; without `--out` it goes to `./models/`)
 - {tr['rows']} account snapshots (every active account at three moments, 7-day windows).
 - Split: the latest third of each attack kind's campaign instances held out whole; 30% of
   legitimate accounts held out (all snapshots of an account on one side).
@@ -143,5 +147,6 @@ Monotone: +1 riskier when larger, -1 riskier when smaller (declared, not a train
 Each rescore assessment stores its features (`features`: `{{"layout": id, "values": [...]}}`, the
 layout's names in `riskengine.scoring.stored_layouts`, today the list above). Join
 labels from `POST /v1/labels` by account, hold out by whole fraud cluster, and train as
-`riskengine.train_active` does; ship the directory under `models/` with `"kind": "active"`.
+`riskengine.train_active` does; ship the directory under `riskengine/models/` (or the directory
+`RISKENGINE_MODELS_DIR` names) with `"kind": "active"`, or point `RISKENGINE_ACTIVE_MODEL` at it.
 """

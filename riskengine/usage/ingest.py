@@ -14,7 +14,7 @@ import msgspec
 from msgspec import Meta
 
 from riskengine import storage
-from riskengine.web.errors import ApiError
+from riskengine.errors import InvalidInput, MalformedBody, RiskengineError, TooLarge
 from riskengine.hashing import Hasher
 from riskengine.schemas import canonical_ip
 from riskengine.usage.links import LinkFolder, pack
@@ -48,13 +48,13 @@ _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 
 
 def parse_batch(raw: bytes) -> UsageBatch:
-    """A request body as a validated batch, or the ApiError that names what is wrong."""
+    """A request body as a validated batch, or the domain error that names what is wrong."""
     try:
         batch = _DECODER.decode(raw)
     except msgspec.ValidationError as e:
         raise _named(str(e)) from None
     except msgspec.DecodeError as e:
-        raise ApiError(400, f"body is not valid JSON: {e}") from None
+        raise MalformedBody(f"body is not valid JSON: {e}") from None
     if b"\\u0000" in raw:      # JSON can carry a NUL only escaped: one scan of the body spares a check per field
         _refuse_nul(batch)
     return batch
@@ -79,22 +79,22 @@ def _refuse_nul(batch: UsageBatch) -> None:
                 raise _bad(i, name, "must not contain NUL (\\u0000) characters")
 
 
-def _named(message: str) -> ApiError:
+def _named(message: str) -> RiskengineError:
     m = _AT.match(message)
     msg, field = (m["msg"], m["path"].lstrip(".")) if m else (message, "")
     missing = _MISSING.match(msg)
     if missing:
         field = f"{field}.{missing['name']}" if field else missing["name"]
-        return ApiError(422, f"{field} is required", field=field)
+        return InvalidInput(f"{field} is required", field=field)
     if not field:
-        return ApiError(422, "body must be a JSON object with a `records` array", field="body")
+        return InvalidInput("body must be a JSON object with a `records` array", field="body")
     if field == "records" and "length <=" in msg:
-        return ApiError(413, f"at most {MAX_USAGE_RECORDS} records a call", field="records")
-    return ApiError(422, f"{field}: {msg}", field=field)
+        return TooLarge(f"at most {MAX_USAGE_RECORDS} records a call", field="records")
+    return InvalidInput(f"{field}: {msg}", field=field)
 
 
-def _bad(i: int, name: str, why: str) -> ApiError:
-    return ApiError(422, f"records[{i}].{name} {why}", field=f"records[{i}].{name}")
+def _bad(i: int, name: str, why: str) -> InvalidInput:
+    return InvalidInput(f"records[{i}].{name} {why}", field=f"records[{i}].{name}")
 
 
 def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tuple[list[tuple], list[tuple]]:
@@ -122,9 +122,10 @@ def to_rows(batch: UsageBatch, hasher: Hasher, now: float | None = None) -> tupl
         device = r.device_id
         if device is not None:
             device = devices[device] if device in devices else _device(device, devices, hasher)
-        key, model, fp = r.api_key_id, r.model, r.prompt_fingerprint
-        if fp is not None:
-            fp = int(fp, 16)
+        key, model, hex_fp = r.api_key_id, r.model, r.prompt_fingerprint
+        fp = None
+        if hex_fp is not None:
+            fp = int(hex_fp, 16)
             fp = fp - (1 << 64) if fp >= 1 << 63 else fp      # stored as signed BIGINT
         rows.append((account, t, ip, device, key.strip() if key else key, model.strip() if model else model,
                      r.requests, r.input_tokens, r.output_tokens, fp, r.reasoning_requested))

@@ -4,18 +4,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from riskengine import storage
+from riskengine.schemas import AssessRequest, ChallengeRequest, LabelRequest
 from riskengine.scoring.assess import assess
+from riskengine.usage.ingest import ingest, parse_batch
 from riskengine.web.auth import require
 from riskengine.web.errors import ApiError, from_validation
 from riskengine.web.metrics import DECISIONS
-from riskengine.schemas import AssessRequest, ChallengeRequest, LabelRequest
-from riskengine.usage.ingest import ingest, parse_batch
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -45,7 +45,7 @@ def parse(model: type[BaseModel], body: dict):
 
 
 def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @bp.post("/assess")

@@ -5,12 +5,10 @@ import time
 
 from flask import Flask, g, request
 
-from riskengine.web import api
-from riskengine.web import errors
-from riskengine.web import ops
-from riskengine.web.auth import KeyCache
 from riskengine.config import Config
 from riskengine.runtime import Runtime
+from riskengine.web import api, errors, ops
+from riskengine.web.auth import KeyCache
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
 
 

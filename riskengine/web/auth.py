@@ -1,12 +1,9 @@
-"""API keys: created on the command line, stored as SHA-256 hashes, checked per request.
+"""Checks API keys per request (riskengine.apikeys makes and hashes them).
 
-Keys are 256-bit random secrets, so a fast hash is enough (no password stretching needed).
 Verified keys are cached briefly, so a login keeps being answered while the database is
 down; revocation takes effect within `key_cache_seconds`."""
 from __future__ import annotations
 
-import hashlib
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -16,24 +13,8 @@ from flask import current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from riskengine import storage
+from riskengine.apikeys import hash_secret
 from riskengine.web.errors import ApiError
-
-SCOPES = ("assess", "usage", "labels", "read", "admin")
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def create_key(db, name: str, scopes: list[str] | None) -> str:
-    scopes = list(scopes or SCOPES)
-    bad = [s for s in scopes if s not in SCOPES]
-    if bad:
-        raise ValueError(f"unknown scope(s) {bad}; scopes are {', '.join(SCOPES)}")
-    secret = "rk_" + secrets.token_urlsafe(32)
-    with db.begin() as conn:
-        storage.insert_key(conn, name, hash_secret(secret), scopes, time.time())
-    return secret
 
 
 @dataclass
@@ -58,10 +39,10 @@ class KeyCache:
         try:
             with db.connect() as conn:
                 row = storage.key_by_hash(conn, key_hash)
-        except SQLAlchemyError:
+        except SQLAlchemyError as e:
             if entry is not None:        # database down: trust what we verified before
                 return entry
-            raise ApiError(503, "cannot verify the API key: the database is unavailable")
+            raise ApiError(503, "cannot verify the API key: the database is unavailable") from e
         if row is None:
             return None
         entry = _Entry(row.name, frozenset(row.scopes.split()), row.revoked_ts is not None, now)

@@ -8,6 +8,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from riskengine.errors import Conflict, InvalidInput, MalformedBody, NotFound, RiskengineError, TooLarge
+
 log = logging.getLogger(__name__)
 
 HTTP_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -23,6 +25,11 @@ class ApiError(Exception):
         self.status, self.message, self.field = status, message, field
         self.code = code or HTTP_CODES.get(status, "error")
         self.headers = headers or {}
+
+
+# Each domain error's status: the contract's code follows from it (HTTP_CODES).
+DOMAIN_STATUS: dict[type[RiskengineError], int] = {
+    InvalidInput: 422, MalformedBody: 400, TooLarge: 413, Conflict: 409, NotFound: 404}
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None, headers=None):
@@ -46,7 +53,7 @@ def field_path(loc: tuple, prefix: str = "") -> str:
     return out
 
 
-def from_validation(err: ValidationError, prefix: str = "") -> ApiError:
+def from_validation(err: ValidationError, prefix: str = "") -> InvalidInput:
     first = err.errors(include_url=False)[0]
     # Drop pydantic's union/type tags (e.g. 'str', 'constrained-str') from the location.
     loc = tuple(p for p in first["loc"] if isinstance(p, int) or not _is_type_tag(p))
@@ -55,17 +62,23 @@ def from_validation(err: ValidationError, prefix: str = "") -> ApiError:
         message = f"{field} is required"
     else:
         message = f"{field}: {first['msg'].removeprefix('Value error, ')}"
-    return ApiError(422, message, field=field)
+    return InvalidInput(message, field=field)
 
 
 def _is_type_tag(part: str) -> bool:
-    return part in {"str", "int", "float", "bool", "list", "dict", "none"} or part.startswith(("constrained-", "function-", "literal["))
+    return (part in {"str", "int", "float", "bool", "list", "dict", "none"}
+            or part.startswith(("constrained-", "function-", "literal[")))
 
 
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
         return error_response(e.status, e.code, e.message, e.field, e.headers)
+
+    @app.errorhandler(RiskengineError)
+    def _domain_error(e: RiskengineError):
+        status = DOMAIN_STATUS[type(e)]
+        return error_response(status, HTTP_CODES[status], e.message, e.field)
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):

@@ -2,14 +2,23 @@
 from __future__ import annotations
 
 import msgspec
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from riskengine.schemas import (
-    AccountResponse, AssessRequest, AssessResponse, ChallengeRequest, ErrorBody, LabelRequest, LabelResponse, UsageAccepted)
+    AccountResponse,
+    AssessRequest,
+    AssessResponse,
+    ChallengeRequest,
+    ErrorBody,
+    LabelRequest,
+    LabelResponse,
+    UsageAccepted,
+)
 from riskengine.usage.ingest import UsageBatch
 
-MODELS = [AssessRequest, AssessResponse, LabelRequest, LabelResponse, ChallengeRequest, AccountResponse, ErrorBody,
-          UsageAccepted]
+MODELS: list[type[BaseModel]] = [AssessRequest, AssessResponse, LabelRequest, LabelResponse, ChallengeRequest,
+                                 AccountResponse, ErrorBody, UsageAccepted]
 REF = "#/components/schemas/{name}"
 
 
@@ -36,7 +45,10 @@ def _op(summary, scope, request=None, ok=None, status="200", errors=(400, 401, 4
 def build(version: str) -> dict:
     _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF.replace("name", "model"))
     schemas = {**defs["$defs"], **msgspec.json.schema_components([UsageBatch], ref_template=REF)[1]}
-    path_param = lambda name: [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]  # noqa
+
+    def path_param(name):
+        return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
+
     account = _op("An account's latest decision, history, labels, links and cluster", "read", ok=AccountResponse,
                   errors=(401, 403, 404))
     account["parameters"] = path_param("account_id")

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from riskengine import __version__
-from riskengine import storage
+from riskengine import __version__, storage
 from riskengine.web.metrics import render
 from riskengine.web.openapi import build
 

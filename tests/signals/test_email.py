@@ -158,7 +158,7 @@ def dns_server():
             while not stop.is_set():
                 try:
                     data, peer = sock.recvfrom(4096)
-                except (socket.timeout, OSError):
+                except (TimeoutError, OSError):
                     continue
                 if mode == "silent":
                     continue

@@ -11,7 +11,8 @@ def pay(fingerprint="fp_Q2x", bin="424242", funding="credit", country="US", bill
 
 def test_consistent_card():
     s = pay()
-    assert (s.funding, s.prepaid, s.issuing_country, s.billing_country, s.bin) == ("credit", False, "US", "US", "424242")
+    assert ((s.funding, s.prepaid, s.issuing_country, s.billing_country, s.bin)
+            == ("credit", False, "US", "US", "424242"))
     assert (s.issuer_billing_mismatch, s.issuer_ip_mismatch, s.billing_ip_mismatch) == (False, False, False)
     assert s.fingerprint == "fp_Q2x"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 
 import maxminddb
 import pytest
@@ -41,7 +42,7 @@ def test_geography_is_fixed(geo):
 def test_networks_are_public_and_disjoint(geo):
     bases = sorted((n for n in geo.networks if n.parent is None and n.version == 4),
                    key=lambda n: int(n.network.network_address))
-    for a, b in zip(bases, bases[1:]):
+    for a, b in itertools.pairwise(bases):
         assert not a.network.overlaps(b.network), (a.key, b.key)
     for n in geo.networks:
         assert n.network.network_address.is_global, n.key

@@ -3,8 +3,8 @@ heavy legitimate use (and the overlap that keeps it from being trivial), volume 
 
 from __future__ import annotations
 
-import json
 import ipaddress
+import json
 import re
 import statistics as st
 from collections import Counter, defaultdict
@@ -16,7 +16,12 @@ import pytest
 from riskengine.sim import build_world
 from riskengine.sim.geo import distance_km
 from riskengine.sim.usage import (
-    ABUSIVE_SEGMENTS, HEAVY_LEGIT_SEGMENTS, QUOTA_REQUESTS_PER_DAY, USAGE_SEGMENTS, simulate_usage)
+    ABUSIVE_SEGMENTS,
+    HEAVY_LEGIT_SEGMENTS,
+    QUOTA_REQUESTS_PER_DAY,
+    USAGE_SEGMENTS,
+    simulate_usage,
+)
 from riskengine.usage.ingest import batch_of, parse_batch
 
 FIELDS = {"account_id", "occurred_at", "ip", "device_id", "api_key_id", "model", "requests", "input_tokens",
@@ -162,7 +167,7 @@ def test_ground_truth_is_consistent(sim, world, per_account):
         if sim.abusive[aid]:
             assert sim.campaign_id[aid] != "legit" and sim.group[aid]
             assert aid in sim.abuse_start
-    for r, ab in zip(sim.records, sim.record_abusive):
+    for r, ab in zip(sim.records, sim.record_abusive, strict=True):
         assert not ab or sim.abusive[r["account_id"]]
         if ab:
             assert datetime.fromisoformat(r["occurred_at"]) >= sim.abuse_start[r["account_id"]]

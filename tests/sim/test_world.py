@@ -12,8 +12,8 @@ import phonenumbers
 import pytest
 
 from riskengine.sim import ATTACK_KINDS, build_world
-from riskengine.sim.geo import COUNTRIES
 from riskengine.sim import identity as idt
+from riskengine.sim.geo import COUNTRIES
 from riskengine.sim.rand import Rand
 
 EVENTS = {"signup", "login"}
@@ -41,7 +41,10 @@ def test_deterministic_for_a_seed():
     a = build_world(seed=3, accounts=300, days=10)
     b = build_world(seed=3, accounts=300, days=10)
     c = build_world(seed=4, accounts=300, days=10)
-    dump = lambda w: json.dumps([(e.body, e.fraud, e.campaign, e.campaign_id, e.segment) for e in w.events])
+
+    def dump(w):
+        return json.dumps([(e.body, e.fraud, e.campaign, e.campaign_id, e.segment) for e in w.events])
+
     assert dump(a) == dump(b)
     assert dump(a) != dump(c)
     assert [x.id for x in a.accounts] == [x.id for x in b.accounts]
@@ -156,7 +159,8 @@ def test_legit_hard_cases_look_hard(world):
               world.account(e.body["account"]["id"]).country]
     assert abroad
     expat_tz = [e for e in legit if e.segment == "expat" and (e.body.get("device") or {}).get("timezone")
-                and e.body["device"]["timezone"] not in {c.tz for c in COUNTRIES[geo.lookup(e.body["ip"]).country].cities}]
+                and e.body["device"]["timezone"]
+                not in {c.tz for c in COUNTRIES[geo.lookup(e.body["ip"]).country].cities}]
     assert expat_tz
     # developers from cloud addresses, VPN users through VPN exits
     assert any(e.segment == "developer" and geo.lookup(e.body["ip"]).kind == "hosting" for e in legit)

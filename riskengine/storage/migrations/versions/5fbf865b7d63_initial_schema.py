@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 5fbf865b7d63
-Revises: 
+Revises:
 Create Date: 2026-11-28 04:17:10.466805
 """
 import sqlalchemy as sa

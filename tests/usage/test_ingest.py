@@ -1,25 +1,12 @@
 """POST /v1/usage: all-or-nothing batches, the failing record named, links recorded."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
 from riskengine.schemas import ErrorBody
-
-
-def record(i=0, **over):
-    base = {"account_id": f"acct_{i % 7}", "occurred_at": f"2026-11-20T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
-            "ip": "203.0.113.7", "device_id": "dv_9c1e", "api_key_id": "key_4", "model": "large-2026",
-            "requests": 1, "input_tokens": 1200, "output_tokens": 800,
-            "prompt_fingerprint": "9f3ac1d2e4b5a697", "reasoning_requested": True}
-    base.update(over)
-    return base
-
-
-def count(app, sql):
-    with app.extensions["riskengine"].db.connect() as conn:
-        return conn.execute(text(sql)).scalar_one()
+from tests.factories import count, post, record
 
 
 def test_accepts_a_batch_and_links_accounts(client, auth, app):
@@ -68,14 +55,10 @@ def test_limits(client, auth):
 
 
 def test_scope(client, app):
-    from riskengine.web.auth import create_key
+    from riskengine.apikeys import create_key
     secret = create_key(app.extensions["riskengine"].db, "assess-only", ["assess"])
     resp = client.post("/v1/usage", json={"records": [record()]}, headers={"Authorization": f"Bearer {secret}"})
     assert resp.status_code == 403
-
-
-def post(client, auth, records):
-    return client.post("/v1/usage", json={"records": records}, headers=auth)
 
 
 def test_each_kind_of_bad_record_is_named(client, auth, app):
@@ -122,7 +105,7 @@ def test_values_are_normalised_as_in_the_other_routes(client, auth, app):
     assert post(client, auth, records).status_code == 202
     with app.extensions["riskengine"].db.connect() as conn:
         row = conn.execute(text("SELECT account_id, ip, model, requests, occurred_ts FROM usagerecord")).one()
-    ten_utc = datetime(2026, 11, 20, 10, tzinfo=timezone.utc).timestamp()
+    ten_utc = datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()
     assert tuple(row) == ("acct_x", "203.0.113.9", "large", 2, ten_utc)
 
 
@@ -152,27 +135,3 @@ def test_the_batch_lands_whole_or_not_at_all_when_storage_fails(client, auth, ap
             conn.execute(text("DROP TRIGGER usage_fails" + ("" if db.dialect.name == "sqlite" else " ON usagerecord")))
 
 
-def links(app) -> dict:
-    with app.extensions["riskengine"].db.connect() as conn:
-        rows = conn.execute(text("SELECT kind, value, account_id, first_seen, last_seen, events FROM entitylink"))
-        return {(k, v, a): (f, la, n) for k, v, a, f, la, n in rows}
-
-
-def expected_links(app, batches) -> dict:
-    """What entitylink must hold after these batches, worked out from the records alone."""
-    h = app.extensions["riskengine"].hasher
-    out = {}
-    for records in batches:
-        for r in records:
-            t = datetime.fromisoformat(r["occurred_at"].replace("Z", "+00:00")).timestamp()
-            subnet = r["ip"].rsplit(".", 1)[0] + ".0/24"
-            for key in (("device", h("device", r["device_id"])), ("ip", h("ip", r["ip"])),
-                        ("subnet", h("subnet", subnet))):
-                f, la, n = out.get((*key, r["account_id"]), (t, t, 0))
-                out[(*key, r["account_id"])] = (min(f, t), max(la, t), 0)
-    return out
-
-
-def varied(k, n=40):
-    return [record(i, ip=f"198.51.{k % 3}.{i % 5}", device_id=f"dv_{i % 4}", requests=1 + i % 3,
-                   occurred_at=f"2026-11-{10 + k}T1{i % 10}:00:0{i % 7}Z") for i in range(n)]

@@ -1,26 +1,13 @@
 """Contract v1 over a real HTTP client against the real app and database."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from riskengine.web.auth import create_key
+from riskengine.apikeys import create_key
 from riskengine.schemas import AccountResponse, AssessResponse, ErrorBody
-
-
-def signup(account_id="acct_1", **over):
-    body = {
-        "event": "signup",
-        "account": {"id": account_id, "email": "jane.doe@example.com", "phone": "+447911123456",
-                    "country": "GB", "org_type": "individual", "name": "Jane Doe"},
-        "ip": "2.125.160.216",
-        "device": {"id": "dv_1", "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-                   "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "timezone": "Europe/London",
-                   "languages": ["en-GB", "en"], "webdriver": False, "components_hash": "c0ffee"},
-    }
-    body.update(over)
-    return body
+from tests.factories import signup
 
 
 def error_of(resp):
@@ -75,7 +62,7 @@ def test_structural_mistakes_are_422_naming_the_field(client, auth, mutate, fiel
 
 
 def test_future_occurred_at_is_422(client, auth):
-    later = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat()
+    later = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
     resp = client.post("/v1/assess", json=signup(occurred_at=later), headers=auth)
     assert resp.status_code == 422 and error_of(resp)["field"] == "occurred_at"
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
 from riskengine.usage.links import LinkFolder, start_folder
-from tests.test_usage import count, expected_links, links, post, record, varied
+from tests.factories import count, expected_links, links, post, record, varied
 
 
 def test_a_request_folds_once_enough_batches_wait_and_counts_exactly(config):
     from dataclasses import replace
+
+    from riskengine.apikeys import create_key
     from riskengine.web.app import create_app
-    from riskengine.web.auth import create_key
     app = create_app(replace(config, usage_fold_batches=3))
     try:
         auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, 'k', None)}"}
@@ -109,7 +110,9 @@ def test_a_folder_skips_links_it_already_wrote_within_its_tolerance(client, auth
         assert len(rows) == 3 and count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
         return {(f, la) for f, la, _ in rows.values()}
 
-    at = lambda m, s: datetime(2026, 11, 20, 10, m, s, tzinfo=timezone.utc).timestamp()  # noqa: E731
+    def at(m, s):
+        return datetime(2026, 11, 20, 10, m, s, tzinfo=UTC).timestamp()
+
     assert fold_one(10, 0) == {(at(10, 0), at(10, 0))}
     assert fold_one(10, 50) == {(at(10, 0), at(10, 0))}         # 50 s later: within tolerance, not rewritten
     assert fold_one(11, 30) == {(at(10, 0), at(11, 30))}        # 90 s later: rewritten

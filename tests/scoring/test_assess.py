@@ -4,17 +4,17 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from riskengine.web.app import create_app
-from riskengine.web.auth import create_key
+from riskengine.apikeys import create_key
 from riskengine.runtime import Runtime
 from riskengine.scoring.policy import Policy
-from tests.test_api import signup
+from riskengine.web.app import create_app
+from tests.factories import signup
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def at(delta: timedelta) -> str:

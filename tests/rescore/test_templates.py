@@ -21,11 +21,11 @@ def flip(fp, *bits):
 
 def pairs(account, fingerprint, **kw):
     a, b = near_duplicate_pairs(np.asarray(account), np.asarray(fingerprint, np.uint64), **kw)
-    return set(zip(a.tolist(), b.tolist()))
+    return set(zip(a.tolist(), b.tolist(), strict=True))
 
 
 def brute_pairs(account, fingerprint, max_distance=3):
-    rows = [(a, f) for a, f in zip(np.asarray(account).tolist(), np.asarray(fingerprint).tolist()) if f]
+    rows = [(a, f) for a, f in zip(np.asarray(account).tolist(), np.asarray(fingerprint).tolist(), strict=True) if f]
     return {(min(a, b), max(a, b)) for (a, f), (b, g) in combinations(rows, 2)
             if a != b and bin(f ^ g).count("1") <= max_distance}
 
@@ -100,7 +100,7 @@ def test_sharing_matches_pair_degree_without_chains():
     acc = rng.integers(0, 40, 200)
     fps = base[rng.integers(0, 6, 200)]
     one = rng.random(200) < 0.5                                # variants at most 1 flip from the base
-    fps[one] = [flip(f, int(b)) for f, b in zip(fps[one], rng.integers(0, 64, one.sum()))]
+    fps[one] = [flip(f, int(b)) for f, b in zip(fps[one], rng.integers(0, 64, one.sum()), strict=True)]
     a, b = near_duplicate_pairs(acc, fps)                      # 2 apart at most: no chains at d=3
     degree = np.bincount(np.r_[a, b], minlength=40)
     np.testing.assert_array_equal(template_sharing(acc, fps, 40), degree)
@@ -147,7 +147,7 @@ def test_big_bucket_uses_representatives():
     got = template_sharing(acc, fps, 451, max_bucket=64)
     assert (got[:450] == 449).all() and got[450] == 0
     a, b = near_duplicate_pairs(acc, fps, max_bucket=64)
-    found = set(zip(a.tolist(), b.tolist()))
+    found = set(zip(a.tolist(), b.tolist(), strict=True))
     assert brute_pairs(acc, fps) <= found                       # every true pair, plus some up to 2d apart
     assert len(found) == 450 * 449 // 2
 

@@ -47,8 +47,10 @@ def test_failed_logins_and_asn_signups(db_url):
     t = 10 * DAY
     with eng.begin() as conn:
         for i in range(5):
-            storage.record(conn, row(i, f"v{i}", t - 60 * i, event="login", login_outcome="failure", ip="203.0.113.5"), {}, {})
-        storage.record(conn, row(10, "v0", t - 2 * 3600, event="login", login_outcome="failure", ip="203.0.113.5"), {}, {})
+            storage.record(conn, row(i, f"v{i}", t - 60 * i, event="login", login_outcome="failure",
+                                     ip="203.0.113.5"), {}, {})
+        storage.record(conn, row(10, "v0", t - 2 * 3600, event="login", login_outcome="failure",
+                                 ip="203.0.113.5"), {}, {})
         for i in range(3):
             storage.record(conn, row(20 + i, f"s{i}", t - 600, ip_asn=64500), {}, {})
     with eng.connect() as conn:
@@ -64,8 +66,9 @@ def test_sharing_counts_stop_at_the_cap(db_url):
     eng = storage.make_engine(db_url)
     t = 5 * DAY
     with eng.begin() as conn:
-        conn.execute(insert(storage.links.L), [{"kind": "subnet", "value": "nat", "account_id": f"a{i}", "first_seen": t - i,
-                                          "last_seen": t - i, "events": 1} for i in range(storage.SHARE_CAP + 50)])
+        conn.execute(insert(storage.links.L), [{"kind": "subnet", "value": "nat", "account_id": f"a{i}",
+                                                "first_seen": t - i, "last_seen": t - i, "events": 1}
+                                               for i in range(storage.SHARE_CAP + 50)])
     with eng.connect() as conn:
         h = storage.read_history(conn, "me", {"subnet": "nat"}, t, ip=None, asn=None, device=None, country=None)
     assert h.shared["subnet"]["30d"] == storage.SHARE_CAP

@@ -14,14 +14,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from riskengine.rescore import job as rescore
-from riskengine.rescore.population import population
 from riskengine.cli import main
+from riskengine.rescore import job as rescore
+from riskengine.rescore.command import active_model_dir
+from riskengine.rescore.population import population
+from riskengine.rescore.webhook import Webhook, signature
 from riskengine.runtime import Runtime
 from riskengine.scoring.model import RiskModel
-from riskengine.rescore.command import active_model_dir
-from riskengine.rescore.webhook import Webhook, signature
-from tests.test_api import signup
+from tests.factories import signup
 
 NOW = time.time()
 
@@ -216,7 +216,7 @@ def test_scheduler_script_runs_the_same_job(world, env, tmp_path):
     import subprocess
     import sys
     from pathlib import Path
-    script = Path(__file__).resolve().parents[1] / "scripts" / "rescore.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "rescore.py"
     proc = subprocess.run([sys.executable, str(script), "--since", "7d", "--no-progress",
                            "--changes", str(tmp_path / "c.jsonl")], env=dict(os.environ),
                           capture_output=True, text=True, timeout=300)

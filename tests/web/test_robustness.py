@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from riskengine.schemas import AssessResponse, ErrorBody
-from tests.test_api import signup
+from tests.factories import signup
 
 pytestmark = pytest.mark.timeout(120)      # a hang is a failure, not a stuck CI job
 

@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from riskengine.scoring.policy import Facts, Policy, PolicyError
+from riskengine.scoring.policy import OTHER, Facts, Policy, PolicyError
 
 
 def facts(**over) -> Facts:
@@ -100,3 +100,74 @@ def test_failure_modes():
     p = policy(degraded={"signup": "fail_closed", "login": "fail_open", "fail_closed_decision": "block"})
     assert (p.on_failure("signup").decision, p.on_failure("signup").decided_by) == ("block", "fail_closed")
     assert (p.on_failure("login").decision, p.on_failure("login").decided_by) == ("allow", "fail_open")
+
+
+# --- rescores: the same policy decides the re-scoring job's answers ---------------------------
+
+def rescore_facts(**over) -> Facts:
+    """An account over a window, as the job sees it: no event values, many used ones."""
+    base = dict(event="rescore", account_id="a1", email="jane@example.com", domain="example.com", ip=None,
+                device_id=None, card_fingerprint=None, countries={"declared": frozenset({"GB"})},
+                signals={"behaviour": {"usage_requests": 40.0}, "links": {"cluster_id": "cl_1", "cluster_size": 3}})
+    base.update(over)
+    return Facts(**base)
+
+
+def test_rules_may_name_the_rescore_event():
+    p = policy(rules=[{"name": "busy", "event": "rescore", "action": "challenge",
+                       "when": [{"signal": "behaviour.usage_requests", "gte": 30}]}])
+    v = p.decide(rescore_facts(), "allow")
+    assert (v.decision, v.decided_by) == ("challenge", "rule:busy")
+    assert p.decide(facts(signals={"behaviour": {"usage_requests": 99}}), "allow").decided_by == "model"
+    with pytest.raises(PolicyError, match=r"rules\[0\].event: must be signup, login or rescore"):
+        policy(rules=[{"name": "r", "event": "usage", "action": "block", "when": [{"signal": "x", "equals": 1}]}])
+
+
+def test_event_rules_see_no_rescore_signal():
+    p = policy(rules=[{"name": "tor", "action": "block", "when": [{"signal": "ip.tor", "equals": False}]}])
+    assert p.decide(facts(), "allow").decided_by == "rule:tor"           # an event with ip.tor false
+    assert p.decide(rescore_facts(), "allow").decided_by == "model"      # absent in a rescore: never fires
+
+
+def test_finalize_applies_monitor_mode():
+    enforce, monitor = policy(), policy(mode="monitor")
+    deny = {"accounts": ["a1"]}
+    v = enforce.finalize(policy(deny=deny).decide(facts(), "allow"))
+    assert (v.decision, v.decided_by, v.monitored) == ("block", "list:deny_accounts", None)
+    v = monitor.finalize(policy(deny=deny).decide(facts(), "allow"))
+    assert (v.decision, v.decided_by, v.monitored) == ("allow", "list:deny_accounts", "block")
+    assert v.reasons[0]["code"] == "list.deny"
+    assert monitor.finalize(enforce.decide(facts(), "allow")).monitored == "allow"
+
+
+def test_labels_replace_the_model_and_rules_still_raise():
+    p = policy(rules=[{"name": "busy", "action": "challenge", "when": [{"signal": "behaviour.usage_requests",
+                                                                         "gte": 30}]}])
+    fraud = p.decide(rescore_facts(label="fraud"), "allow")
+    assert (fraud.decision, fraud.decided_by, fraud.reasons[0]["code"]) == ("block", "rule:analyst_label", "label.analyst")
+    legit = p.decide(rescore_facts(label="legit", signals={}), "block")
+    assert (legit.decision, legit.decided_by) == ("allow", "rule:analyst_label")
+    assert p.decide(rescore_facts(label="legit"), "block").decided_by == "rule:busy"   # the floor holds
+    assert p.decide(rescore_facts(label=None, signals={}), "challenge").decided_by == "model"
+
+
+def test_lists_win_over_labels():
+    assert policy(allow={"accounts": ["a1"]}).decide(rescore_facts(label="fraud"), "block").decided_by \
+        == "list:allow_accounts"
+    assert policy(deny={"emails": ["JANE@example.com"]}).decide(rescore_facts(label="legit"), "allow").decided_by \
+        == "list:deny_emails"
+
+
+def test_window_values_deny_on_one_and_allow_on_all():
+    office, farm = ipaddress.ip_address("198.51.100.7"), ipaddress.ip_address("203.0.113.9")
+    p = policy(allow={"ip_ranges": ["198.51.100.0/24"], "device_ids": ["dv_qa"]},
+               deny={"ip_ranges": ["203.0.113.0/24"], "card_fingerprints": ["fp_bad"]})
+    decided = lambda used: p.decide(rescore_facts(used=used), "challenge").decided_by  # noqa: E731
+    assert decided({"ip_ranges": frozenset({office})}) == "list:allow_ip_ranges"
+    assert decided({"ip_ranges": frozenset({office, farm})}) == "list:deny_ip_ranges"
+    assert decided({"ip_ranges": frozenset({office, OTHER})}) == "model"      # also used an unlisted address
+    assert decided({"device_ids": frozenset({"dv_qa"})}) == "list:allow_device_ids"
+    assert decided({"device_ids": frozenset({"dv_qa", OTHER})}) == "model"
+    assert decided({"card_fingerprints": frozenset({OTHER, "fp_bad"})}) == "list:deny_card_fingerprints"
+    assert decided({"card_fingerprints": frozenset({OTHER})}) == "model"
+    assert decided({}) == "model"

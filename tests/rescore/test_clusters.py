@@ -21,7 +21,7 @@ def rows(*groups):
 
 def edges(*groups, **kw):
     s, d, w = link_edges(*rows(*groups), **kw)
-    return {(int(a), int(b)): float(x) for a, b, x in zip(s, d, w)}
+    return {(int(a), int(b)): float(x) for a, b, x in zip(s, d, w, strict=True)}
 
 
 def same_cluster(labels, accounts):
@@ -56,7 +56,7 @@ def test_group_by_kind_and_entity_and_repeated_rows():
 def test_kind_codes_equal_names_and_unknown_kind_fails():
     kind, entity, account = rows(("payment", 1, [0, 1]), ("subnet", 2, [1, 2]))
     codes = np.array([KINDS.index(k) for k in kind])
-    for a, b in zip(link_edges(kind, entity, account), link_edges(codes, entity, account)):
+    for a, b in zip(link_edges(kind, entity, account), link_edges(codes, entity, account), strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="unknown link kind 'fax'"):
         link_edges(np.array(["fax"]), np.array([1]), np.array([0]))

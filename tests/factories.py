@@ -1,0 +1,146 @@
+"""Request bodies and small helpers that several test modules share (import them from here,
+never from another test module)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import text
+
+BIN = Path(sys.executable).parent / "riskengine"      # the installed command, run for real
+
+
+def signup(account_id="acct_1", **over):
+    body = {
+        "event": "signup",
+        "account": {"id": account_id, "email": "jane.doe@example.com", "phone": "+447911123456",
+                    "country": "GB", "org_type": "individual", "name": "Jane Doe"},
+        "ip": "2.125.160.216",
+        "device": {"id": "dv_1", "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+                   "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "timezone": "Europe/London",
+                   "languages": ["en-GB", "en"], "webdriver": False, "components_hash": "c0ffee"},
+    }
+    body.update(over)
+    return body
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def record(i=0, **over):
+    base = {"account_id": f"acct_{i % 7}", "occurred_at": f"2026-11-20T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "ip": "203.0.113.7", "device_id": "dv_9c1e", "api_key_id": "key_4", "model": "large-2026",
+            "requests": 1, "input_tokens": 1200, "output_tokens": 800,
+            "prompt_fingerprint": "9f3ac1d2e4b5a697", "reasoning_requested": True}
+    base.update(over)
+    return base
+
+
+def count(app, sql):
+    with app.extensions["riskengine"].db.connect() as conn:
+        return conn.execute(text(sql)).scalar_one()
+
+
+def post(client, auth, records):
+    return client.post("/v1/usage", json={"records": records}, headers=auth)
+
+
+def links(app) -> dict:
+    with app.extensions["riskengine"].db.connect() as conn:
+        rows = conn.execute(text("SELECT kind, value, account_id, first_seen, last_seen, events FROM entitylink"))
+        return {(k, v, a): (f, la, n) for k, v, a, f, la, n in rows}
+
+
+def expected_links(app, batches) -> dict:
+    """What entitylink must hold after these batches, worked out from the records alone."""
+    h = app.extensions["riskengine"].hasher
+    out = {}
+    for records in batches:
+        for r in records:
+            t = datetime.fromisoformat(r["occurred_at"].replace("Z", "+00:00")).timestamp()
+            subnet = r["ip"].rsplit(".", 1)[0] + ".0/24"
+            for key in (("device", h("device", r["device_id"])), ("ip", h("ip", r["ip"])),
+                        ("subnet", h("subnet", subnet))):
+                f, la, n = out.get((*key, r["account_id"]), (t, t, 0))
+                out[(*key, r["account_id"])] = (min(f, t), max(la, t), 0)
+    return out
+
+
+def varied(k, n=40):
+    return [record(i, ip=f"198.51.{k % 3}.{i % 5}", device_id=f"dv_{i % 4}", requests=1 + i % 3,
+                   occurred_at=f"2026-11-{10 + k}T1{i % 10}:00:0{i % 7}Z") for i in range(n)]
+
+
+# ---------------------------------------------------------------- the re-scoring job's tests
+
+NOW = time.time()
+WEEK = 7 * 86400
+
+
+def at(hours_ago: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - hours_ago * 3600))
+
+
+def login(account_id: str, hours_ago: float = 0.1, **over) -> dict:
+    return signup(account_id, event="login", occurred_at=at(hours_ago),
+                  login={"outcome": "success", "method": "password"}, **over)
+
+
+def assess(client, auth, body) -> dict:
+    resp = client.post("/v1/assess", json=body, headers=auth)
+    assert resp.status_code == 200, resp.json
+    return resp.json
+
+
+def send_usage(client, auth, account, n, fingerprint=None, ip="2.125.160.216", device="dv_1", reasoning=None):
+    """n usage records of `account`, half an hour apart, ending 20 hours ago."""
+    records = [{"account_id": account, "occurred_at": at(20 + n * 0.5 - k * 0.5), "ip": ip, "device_id": device,
+                "requests": 1, "input_tokens": 100, "output_tokens": 200,
+                **({"prompt_fingerprint": fingerprint(k)} if fingerprint else {}),
+                **({} if reasoning is None else {"reasoning_requested": reasoning})} for k in range(n)]
+    assert client.post("/v1/usage", json={"records": records}, headers=auth).status_code == 202
+
+
+def stored(runtime) -> dict[str, dict]:
+    """account -> its rescore row (decision, monitored_decision, decided_by, score, response as a dict)."""
+    with runtime.db.connect() as conn:
+        rows = conn.execute(text("SELECT account_id, decision, monitored_decision, decided_by, score, response "
+                                 "FROM assessment WHERE event = 'rescore'")).mappings().all()
+    return {r["account_id"]: {**r, "response": json.loads(r["response"]) if isinstance(r["response"], str)
+                              else r["response"]} for r in rows}
+
+
+# ---------------------------------------------------------------- the command line, run for real
+
+def cli_env(tmp_path, **settings) -> dict:
+    """The environment minus any RISKENGINE_* of the caller's, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKENGINE_")}
+    env.update({"RISKENGINE_HASH_KEY_FILE": str(tmp_path / "k.key"), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    env.update(settings)
+    return env
+
+
+def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    # serve gets a port nothing else uses: a check that failed to stop it would serve, and time out
+    if args[0] == "serve":
+        args = (*args, "--port", str(free_port()))
+    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, *names: str) -> str:
+    said = result.stderr + result.stdout
+    lines = [ln for ln in said.splitlines() if ln.strip()]
+    assert result.returncode != 0, said
+    assert "Traceback" not in said and len(lines) == 1 and lines[0].startswith("Error: "), said
+    for name in names:
+        assert name in lines[0], said
+    return lines[0]
