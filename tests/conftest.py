@@ -2,6 +2,7 @@
 RISKENGINE_TEST_DATABASE_URL names one), the real app, the real MaxMind test files."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from riskengine.apikeys import create_key
 from riskengine.config import Config
 from riskengine.storage import migrate
 from riskengine.web.app import create_app
+from tests.factories import USER_IPS, farm_signup, legit_signup, usage
 
 DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"
@@ -98,3 +100,21 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         if "database_url" in item.fixturenames:
             item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture
+def world(client, auth):
+    """Six farm accounts sharing a card, device and prompt template; six ordinary users."""
+    for i in range(6):
+        assert client.post("/v1/assess", json=farm_signup(i), headers=auth).status_code == 200
+        assert client.post("/v1/assess", json=legit_signup(i), headers=auth).status_code == 200
+    records = []
+    for i in range(6):
+        records += usage(f"farm_{i}", 200, 40, 600, lambda k, i=i: f"{0x9f3ac1d2e4b5a690 + (k % 4):016x}", True)
+        records += usage(f"user_{i}", 20, 60, 5400 + 611 * i,
+                         lambda k, i=i: hashlib.sha256(f"{i}-{k}".encode()).hexdigest()[:16], False,
+                         ip=USER_IPS[i])
+    assert client.post("/v1/usage", json={"records": records}, headers=auth).status_code == 202
+    assert client.post("/v1/labels", json={"account_id": "farm_0", "label": "fraud", "source": "analyst"},
+                       headers=auth).status_code == 201
+    return records

@@ -144,3 +144,29 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *names: str) -> s
     for name in names:
         assert name in lines[0], said
     return lines[0]
+
+
+def farm_signup(i):
+    body = signup(f"farm_{i}", occurred_at=at(48 - i))
+    body["account"].update(email=f"x{i}q9z{i}@example.com", phone=None)
+    body["device"].update(id="dv_farm", components_hash="hw_farm")
+    body["payment"] = {"fingerprint": "fp_farm", "funding": "prepaid", "country": "US"}
+    return body
+
+
+USER_IPS = ["216.160.83.56", "89.160.20.112", "67.43.156.1", "149.101.100.1", "175.16.199.1", "2001:218::1"]
+
+
+def legit_signup(i):
+    body = signup(f"user_{i}", occurred_at=at(60 + i), ip=USER_IPS[i])
+    body["account"].update(email=f"person{i}@example.org", phone=None, country="US")
+    body["device"].update(id=f"dv_user_{i}", components_hash=f"hw_{i}", timezone="America/Los_Angeles",
+                          languages=["en-US"])
+    return body
+
+
+def usage(account, n, start_hours_ago, step_s, fp, reasoning, ip="2.125.160.216"):
+    return [{"account_id": account, "occurred_at": at(start_hours_ago - k * step_s / 3600), "ip": ip,
+             "device_id": "dv_farm" if account.startswith("farm") else f"dv_{account}", "requests": 1,
+             "input_tokens": 200, "output_tokens": 1500 if reasoning else 300, "prompt_fingerprint": fp(k),
+             "reasoning_requested": reasoning} for k in range(n)]

@@ -10,17 +10,19 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "riskengine"
 # Entry points may reach everything; the layers below them only point downwards.
 ENTRYPOINTS = ("riskengine.cli", "riskengine.app", "riskengine.demo")
+# riskengine.quantities is a pure leaf (distances, speeds, ages, UTC offsets): any layer may use it.
 LAYERS = {   # module prefix -> riskengine prefixes it may import
     "riskengine.signals": ("riskengine.signals", "riskengine.config"),
-    "riskengine.storage": ("riskengine.storage", "riskengine.scoring.history", "riskengine.config"),
+    "riskengine.storage": ("riskengine.storage", "riskengine.scoring.history", "riskengine.config",
+                           "riskengine.quantities"),
     "riskengine.scoring": ("riskengine.scoring", "riskengine.signals", "riskengine.storage", "riskengine.schemas",
                            "riskengine.hashing", "riskengine.ids", "riskengine.errors", "riskengine.config",
-                           "riskengine.usage.links", "riskengine.runtime"),
+                           "riskengine.usage.links", "riskengine.runtime", "riskengine.quantities"),
     "riskengine.usage": ("riskengine.usage", "riskengine.storage", "riskengine.signals", "riskengine.schemas",
                          "riskengine.hashing", "riskengine.errors", "riskengine.config"),
     "riskengine.rescore": ("riskengine.rescore", "riskengine.scoring", "riskengine.signals", "riskengine.storage",
                            "riskengine.usage", "riskengine.ids", "riskengine.config", "riskengine.runtime",
-                           "riskengine.errors"),
+                           "riskengine.errors", "riskengine.quantities"),
 }
 
 

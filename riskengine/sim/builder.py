@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from riskengine.quantities import utc_offset_seconds
 from riskengine.sim.geo import City, Geo, get_geo
 from riskengine.sim.identity import SimDevice
 from riskengine.sim.rand import Rand, Weighted

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskengine.rescore.behaviour import IPTable, UsageColumns, usage_features, utc_offset
 from riskengine.quantities import great_circle_km as haversine_km
+from riskengine.rescore.behaviour import IPTable, UsageColumns, usage_features, utc_offset
 from riskengine.signals.ip import GeoIPReaders
 from tests.conftest import MAXMIND
 

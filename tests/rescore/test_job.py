@@ -21,66 +21,7 @@ from riskengine.rescore.population import population
 from riskengine.rescore.webhook import Webhook, signature
 from riskengine.runtime import Runtime
 from riskengine.scoring.model import RiskModel
-from tests.factories import signup
-
-NOW = time.time()
-
-
-def at(hours_ago: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - hours_ago * 3600))
-
-
-def farm_signup(i):
-    body = signup(f"farm_{i}", occurred_at=at(48 - i))
-    body["account"].update(email=f"x{i}q9z{i}@example.com", phone=None)
-    body["device"].update(id="dv_farm", components_hash="hw_farm")
-    body["payment"] = {"fingerprint": "fp_farm", "funding": "prepaid", "country": "US"}
-    return body
-
-
-USER_IPS = ["216.160.83.56", "89.160.20.112", "67.43.156.1", "149.101.100.1", "175.16.199.1", "2001:218::1"]
-
-
-def legit_signup(i):
-    body = signup(f"user_{i}", occurred_at=at(60 + i), ip=USER_IPS[i])
-    body["account"].update(email=f"person{i}@example.org", phone=None, country="US")
-    body["device"].update(id=f"dv_user_{i}", components_hash=f"hw_{i}", timezone="America/Los_Angeles",
-                          languages=["en-US"])
-    return body
-
-
-def usage(account, n, start_hours_ago, step_s, fp, reasoning, ip="2.125.160.216"):
-    return [{"account_id": account, "occurred_at": at(start_hours_ago - k * step_s / 3600), "ip": ip,
-             "device_id": "dv_farm" if account.startswith("farm") else f"dv_{account}", "requests": 1,
-             "input_tokens": 200, "output_tokens": 1500 if reasoning else 300, "prompt_fingerprint": fp(k),
-             "reasoning_requested": reasoning} for k in range(n)]
-
-
-@pytest.fixture
-def world(client, auth):
-    """Six farm accounts sharing a card, device and prompt template; six ordinary users."""
-    for i in range(6):
-        assert client.post("/v1/assess", json=farm_signup(i), headers=auth).status_code == 200
-        assert client.post("/v1/assess", json=legit_signup(i), headers=auth).status_code == 200
-    records = []
-    for i in range(6):
-        records += usage(f"farm_{i}", 200, 40, 600, lambda k, i=i: f"{0x9f3ac1d2e4b5a690 + (k % 4):016x}", True)
-        records += usage(f"user_{i}", 20, 60, 5400 + 611 * i,
-                         lambda k, i=i: hashlib.sha256(f"{i}-{k}".encode()).hexdigest()[:16], False,
-                         ip=USER_IPS[i])
-    assert client.post("/v1/usage", json={"records": records}, headers=auth).status_code == 202
-    assert client.post("/v1/labels", json={"account_id": "farm_0", "label": "fraud", "source": "analyst"},
-                       headers=auth).status_code == 201
-    return records
-
-
-@pytest.fixture
-def env(config, monkeypatch):
-    for name, value in (("RISKENGINE_DATABASE_URL", config.database_url), ("RISKENGINE_HASH_KEY", config.hash_key),
-                        ("RISKENGINE_GEOIP_CITY", config.geoip_city), ("RISKENGINE_GEOIP_ASN", config.geoip_asn),
-                        ("RISKENGINE_GEOIP_ANONYMOUS", config.geoip_anonymous)):
-        monkeypatch.setenv(name, value)
-    return config
+from tests.factories import NOW, signup
 
 
 def rescore_rows(config):

@@ -21,13 +21,11 @@ from riskengine.rescore.command import active_model_dir
 from riskengine.rescore.partition import partition_features
 from riskengine.rescore.population import population
 from riskengine.runtime import Runtime
-from riskengine.scoring import pipeline, schema
+from riskengine.scoring import pipeline, schema, stored_layouts
 from riskengine.scoring.model import RiskModel, newest_model_dir
-from riskengine.scoring import stored_layouts
 from riskengine.scoring.schema import ACTIVE, ASSESS, Feature, layout_id, layout_names
 from riskengine.storage import migrate
-from tests.test_api import signup
-from tests.test_rescore import NOW, at, env, world  # noqa: F401  (fixtures)
+from tests.factories import NOW, at, signup
 
 MIGRATION = Path(migrate.MIGRATIONS) / "versions" / "f3b8d2a6c1e9_features_with_layout.py"
 BEFORE = "e1f2a3b4c5d6"
@@ -157,10 +155,10 @@ def test_the_migrations_layouts_are_the_lists_rows_were_stored_in():
     """The ids the migration gives old rows name the feature lists of the code before it,
     a prefix of today's (features are only ever appended)."""
     m = _migration()
-    for layout, schema in ((m.ASSESS_LAYOUT, ASSESS), (m.ACTIVE_LAYOUT, ACTIVE)):
+    for layout, declared in ((m.ASSESS_LAYOUT, ASSESS), (m.ACTIVE_LAYOUT, ACTIVE)):
         names = list(stored_layouts.LAYOUTS[layout])
-        assert len(names) == m.LENGTHS[layout] and names == schema.names[:len(names)]
-        assert layout_id(schema.model, names) == layout
+        assert len(names) == m.LENGTHS[layout] and names == declared.names[:len(names)]
+        assert layout_id(declared.model, names) == layout
 
 
 def test_migration_gives_positional_lists_their_layout_and_back(empty_db):

@@ -12,8 +12,8 @@ from riskengine import storage
 from riskengine.rescore.behaviour import IPTable, UsageColumns, local_offsets, usage_features
 from riskengine.scoring.features import travel_kmh as login_travel_kmh
 from riskengine.signals.ip import GeoIPReaders, ip_signals
+from riskengine.sim import builder as sim_builder
 from riskengine.sim import geo as sim_geo
-from riskengine.sim import world as sim_world
 from tests.conftest import MAXMIND
 
 T0 = 1_790_000_000.0
@@ -82,7 +82,7 @@ def test_account_age_scalar_vector_and_history_agree(db_url):
 
 def test_utc_offsets_of_batch_and_simulator_are_one_function():
     day = int(T0 // 86400)
-    assert sim_world._utc_offset("America/Los_Angeles", day) == q.utc_offset_seconds("America/Los_Angeles",
+    assert sim_builder._utc_offset("America/Los_Angeles", day) == q.utc_offset_seconds("America/Los_Angeles",
                                                                                    day * 86400 + 43200) == -25200
     assert q.utc_offset_seconds("Not/AZone", T0) == 0.0 and q.utc_offset_seconds(None, T0) == 0.0
     ipt = IPTable(country=np.array([0]), asn=np.array([1]), anonymous=np.array([0.0]), hosting=np.array([0.0]),

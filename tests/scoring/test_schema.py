@@ -12,22 +12,20 @@ import pytest
 
 from riskengine import storage
 from riskengine.config import models_dir
+from riskengine.hashing import Hasher
 from riskengine.rescore import decide, partition
 from riskengine.rescore.partition import ACTIVE_FEATURES, partition_features
 from riskengine.rescore.population import population
-from riskengine.scoring import reasons
+from riskengine.schemas import AssessRequest
+from riskengine.scoring import reasons, stored_layouts
 from riskengine.scoring.features import FEATURES
 from riskengine.scoring.model import RiskModel, newest_model_dir
 from riskengine.scoring.pipeline import compute_signals, link_keys, observe
 from riskengine.scoring.reasons import FACTS, Evidence, message, template_fields
-from riskengine.scoring import stored_layouts
 from riskengine.scoring.schema import ACTIVE, ASSESS, REASONS, SCHEMAS, layout_id, markdown
-from riskengine.schemas import AssessRequest
 from riskengine.signals.ip import GeoIPReaders
-from riskengine.hashing import Hasher
 from tests.conftest import MAXMIND
-from tests.test_api import signup
-from tests.test_rescore import NOW, world  # noqa: F401  (fixture)
+from tests.factories import NOW, signup
 
 ROOT = Path(__file__).resolve().parents[2]
 
