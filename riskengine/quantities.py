@@ -7,7 +7,7 @@ for Python floats, `_VECTOR` for numpy arrays), so they can only differ by float
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -90,7 +90,7 @@ def utc_offset_seconds(tz: str | None, at: float) -> float:
     if not tz:
         return 0.0
     try:
-        off = datetime.fromtimestamp(at, timezone.utc).astimezone(ZoneInfo(tz)).utcoffset()
+        off = datetime.fromtimestamp(at, UTC).astimezone(ZoneInfo(tz)).utcoffset()
     except (KeyError, ValueError, OSError):
         return 0.0
     return off.total_seconds() if off else 0.0

@@ -38,7 +38,7 @@ class UsageColumns:
     ips: list[str]
 
     @classmethod
-    def from_rows(cls, rows, index: dict[str, int], chunk: int = 500_000) -> "UsageColumns":
+    def from_rows(cls, rows, index: dict[str, int], chunk: int = 500_000) -> UsageColumns:
         """From (account_id, ts, ip, device, requests, in, out, prompt_fp, reasoning) rows in
         any order (a cursor or a list); rows of accounts not in `index` are skipped. Rows are
         taken a chunk at a time and turned into columns: a Python loop per row cost ten
@@ -47,7 +47,7 @@ class UsageColumns:
         devices: dict[str, int] = {}
         parts = []
         for block in chunked(rows, chunk):
-            c = list(zip(*block))
+            c = list(zip(*block, strict=True))
             parts.append((
                 np.fromiter((index.get(a, -1) for a in c[0]), np.int64, len(block)),
                 np.asarray(c[1], np.float64),
@@ -60,7 +60,7 @@ class UsageColumns:
                 np.fromiter((0 if v is None else v & 0xFFFFFFFFFFFFFFFF for v in c[7]), np.uint64, len(block)),
                 np.asarray(c[8], np.float64),          # None -> NaN
             ))
-        cols = [np.concatenate(k) for k in zip(*parts)] if parts else [
+        cols = [np.concatenate(k) for k in zip(*parts, strict=True)] if parts else [
             np.zeros(0, t) for t in (np.int64, np.float64, np.int64, np.int64, np.float64, np.float64, np.float64,
                                      np.uint64, np.float64)]
         keep = cols[0] >= 0
@@ -84,9 +84,9 @@ class IPTable:
     timezone: list[str | None]
 
     @classmethod
-    def lookup(cls, ips: list[str], readers: GeoIPReaders | None) -> "IPTable":
+    def lookup(cls, ips: list[str], readers: GeoIPReaders | None) -> IPTable:
         countries: dict[str, int] = {}
-        out = {k: [] for k in ("country", "asn", "anonymous", "hosting", "lat", "lon", "accuracy")}
+        out: dict[str, list] = {k: [] for k in ("country", "asn", "anonymous", "hosting", "lat", "lon", "accuracy")}
         tz = []
         for ip in ips:
             s = ip_signals(ip, readers)
@@ -220,7 +220,8 @@ def _places(u, n, ipt, requests):
     }
     for name, flag in (("usage_anonymous_ip_share", anon), ("usage_hosting_ip_share", hosting)):
         m = ~np.isnan(flag)
-        out[name] = _ratio(_per_account(n, u.account[m], (flag * u.requests)[m]), _per_account(n, u.account[m], u.requests[m]))
+        out[name] = _ratio(_per_account(n, u.account[m], (flag * u.requests)[m]),
+                           _per_account(n, u.account[m], u.requests[m]))
     out.update(_travel(u, n, ipt))
     return out
 

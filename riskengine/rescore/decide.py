@@ -55,7 +55,7 @@ def _explain(out, flagged, scored, model):
         return
     ks = np.asarray([k for _, k in flagged])
     contribs = model.contributions(scored.matrix[ks])
-    for (o, k), c in zip(flagged, contribs):
-        out[o].reasons += active_reasons(dict(zip(ACTIVE_FEATURES, c[:-1].tolist())),
-                                         dict(zip(ACTIVE_FEATURES, scored.matrix[k].tolist())))
+    for (o, k), c in zip(flagged, contribs, strict=True):
+        out[o].reasons += active_reasons(dict(zip(ACTIVE_FEATURES, c[:-1].tolist(), strict=True)),
+                                         dict(zip(ACTIVE_FEATURES, scored.matrix[k].tolist(), strict=True)))
 

@@ -141,13 +141,14 @@ class _Alignment:
     model_columns: np.ndarray        # ... and the model's columns they fill
 
     @classmethod
-    def of(cls, layout: str, features: list[str]) -> "_Alignment | None":
+    def of(cls, layout: str, features: list[str]) -> _Alignment | None:
         stored = layout_names(layout)
         if stored is None:
             return None
         column = {f: k for k, f in enumerate(features)}
         pairs = [(i, column[f]) for i, f in enumerate(stored) if f in column]
-        return cls(len(stored), np.asarray([i for i, _ in pairs], np.int64), np.asarray([k for _, k in pairs], np.int64))
+        return cls(len(stored), np.asarray([i for i, _ in pairs], np.int64),
+                   np.asarray([k for _, k in pairs], np.int64))
 
 
 def _parsed(latest: dict[int, object], bad: dict, names: dict):

@@ -11,14 +11,14 @@ import time
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from riskengine import storage
-from riskengine.runtime import Runtime
 from riskengine.errors import Conflict, InvalidInput
-from riskengine.scoring.features import stored_features, vector
 from riskengine.ids import assessment_id
+from riskengine.runtime import Runtime
+from riskengine.schemas import AssessRequest
+from riskengine.scoring.features import stored_features, vector
 from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe
 from riskengine.scoring.policy import Facts
 from riskengine.scoring.reasons import explain
-from riskengine.schemas import AssessRequest
 from riskengine.signals.device import timezone_countries
 from riskengine.signals.email import check_deliverability
 from riskengine.signals.ip import ip_signals
@@ -38,6 +38,7 @@ def assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float |
     stored, obs = _read(runtime, req, request_hash, signals, links, t, failures)
     if stored is not None:
         return stored
+    assert obs is not None       # _read observes whenever it found no stored answer
     if req.event == "signup" and runtime.config.email_dns_timeout_ms > 0:
         obs.deliverable = _deliverable(runtime, signals)
     response, row = _decide(runtime, req, obs, t, now, failures)
@@ -58,7 +59,8 @@ def assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float |
     return response
 
 
-def _read(runtime: Runtime, req, request_hash, signals, links, t, failures) -> tuple[dict | None, Observation]:
+def _read(runtime: Runtime, req, request_hash, signals, links, t,
+          failures) -> tuple[dict | None, Observation | None]:
     """The stored answer for a repeated event_id, else the history: one connection."""
     try:
         with runtime.db.connect() as conn:

@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from riskengine import quantities
+from riskengine.scoring import schema
+from riskengine.scoring.history import History
+from riskengine.scoring.schema import ASSESS, SHARED_WINDOWS
 from riskengine.signals.device import DeviceSignals
 from riskengine.signals.email import EmailSignals
 from riskengine.signals.ip import IPSignals
 from riskengine.signals.payment import PaymentSignals
 from riskengine.signals.phone import PhoneSignals
-from riskengine.scoring import schema
-from riskengine.scoring.history import History
-from riskengine.scoring.schema import ASSESS, SHARED_WINDOWS
 
 NAN = float("nan")
 

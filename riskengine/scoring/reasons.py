@@ -10,8 +10,7 @@ for both models (signup/login here, the active-account model through `active_rea
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 from riskengine.scoring.features import Signals
 from riskengine.scoring.history import History
@@ -42,21 +41,46 @@ def _window_words(window: str) -> str:
 # Values a message names that are not model features: what the analyst needs to read
 # (the domain, the network...), taken from the event's signals and history. Looked up only
 # when a message is rendered.
-FACTS: dict[str, Callable[[Signals, History | None], object]] = {
-    "email_domain": lambda s, h: s.email.domain,
-    "email_local_digits": lambda s, h: s.email.local_digits,
-    "phone_country": lambda s, h: s.phone.country,
-    "phone_line_type": lambda s, h: s.phone.line_type,
+Fact = Callable[[Signals, History | None], object]
+
+
+def _of(family: str, name: str) -> Fact:
+    """A value of one signal family. An event without that family raises AttributeError, which
+    `message` answers with the reason's text for an absent value."""
+    def fact(s: Signals, h: History | None) -> object:
+        signals = getattr(s, family)
+        if signals is None:
+            raise AttributeError(f"the event has no {family} signals")
+        return getattr(signals, name)
+    return fact
+
+
+def _shared(kind: str, part: int) -> Fact:
+    """The busiest window's count (part 1) or its words (part 0) of accounts sharing this kind
+    of identifier; no history raises AttributeError, as `_of` does."""
+    def fact(s: Signals, h: History | None) -> object:
+        if h is None:
+            raise AttributeError("no history")
+        window = _busiest_window(h.shared.get(kind))
+        return window[1] if part else _window_words(window[0])
+    return fact
+
+
+FACTS: dict[str, Fact] = {
+    "email_domain": _of("email", "domain"),
+    "email_local_digits": _of("email", "local_digits"),
+    "phone_country": _of("phone", "country"),
+    "phone_line_type": _of("phone", "line_type"),
     "ip_org": lambda s, h: _org(s),
     "ip_country": lambda s, h: _country(s),
-    "automation_kind": lambda s, h: s.device.automation_kind,
-    "browser": lambda s, h: s.device.browser,
-    "card_country": lambda s, h: s.payment.issuing_country,
-    "billing_country": lambda s, h: s.payment.billing_country,
+    "automation_kind": _of("device", "automation_kind"),
+    "browser": _of("device", "browser"),
+    "card_country": _of("payment", "issuing_country"),
+    "billing_country": _of("payment", "billing_country"),
 }
 for _kind in SHARED_NOUNS:
-    FACTS[f"{_kind}_shared_accounts"] = lambda s, h, k=_kind: _busiest_window(h.shared.get(k))[1]
-    FACTS[f"{_kind}_shared_window"] = lambda s, h, k=_kind: _window_words(_busiest_window(h.shared.get(k))[0])
+    FACTS[f"{_kind}_shared_accounts"] = _shared(_kind, 1)
+    FACTS[f"{_kind}_shared_window"] = _shared(_kind, 0)
 
 
 class Evidence(Mapping):
@@ -101,7 +125,8 @@ def ranked_reasons(schema: Schema, contributions: dict[str, float], values: dict
     by_code: dict[str, float] = {}
     for name, contribution in contributions.items():
         feature, x = schema.get(name), values.get(name)
-        if feature is not None and feature.reason and x is not None and x == x and feature.speaks_when(x):
+        if (feature is not None and feature.reason and feature.speaks_when is not None and x is not None and x == x
+                and feature.speaks_when(x)):
             by_code[feature.reason] = by_code.get(feature.reason, 0.0) + contribution
     ranked = sorted(((c, w) for c, w in by_code.items() if w >= floor), key=lambda cw: -cw[1])[:limit]
     return [{"code": code, "message": message(code, evidence), "weight": round(weight, 3)}

@@ -23,10 +23,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 from riskengine.quantities import NEW_ACCOUNT_DAYS
 from riskengine.scoring import stored_layouts
@@ -113,7 +113,7 @@ class Schema:
         names in order. Equal lists get equal ids, so an id can never stand for two."""
         return layout_id(self.model, self.names)
 
-    def appended(self, *features: Feature) -> "Schema":
+    def appended(self, *features: Feature) -> Schema:
         """This schema with features added at the end (where new features go)."""
         return replace(self, features=self.features + tuple(features))
 
@@ -417,7 +417,7 @@ def _cell(text) -> str:
 
 
 def _direction(monotone: int | None) -> str:
-    return {1: "+1", -1: "-1"}.get(monotone, "")
+    return {1: "+1", -1: "-1"}.get(monotone, "") if monotone is not None else ""
 
 
 def feature_rows(schema: Schema, names: list[str] | None = None) -> list[list[str]]:
@@ -443,7 +443,7 @@ def markdown_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def markdown() -> str:
-    speakers = {code: [] for code in REASONS}
+    speakers: dict[str, list[str]] = {code: [] for code in REASONS}
     for schema in SCHEMAS:
         for f in schema.features:
             if f.reason and f.name not in speakers[f.reason]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time as _time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from riskengine.quantities import utc_offset_seconds
@@ -12,7 +12,7 @@ from riskengine.sim.geo import City, Geo, get_geo
 from riskengine.sim.identity import SimDevice
 from riskengine.sim.rand import Rand, Weighted
 
-UTC = timezone.utc
+UTC = UTC
 DEFAULT_START = datetime(2026, 10, 1, tzinfo=UTC)
 
 LEGIT = "legit"

@@ -68,11 +68,10 @@ def read_history(conn: Connection, account_id: str, links: dict[str, str], t: fl
     params = {"acct": account_id, "t": t, "ip": ip, "asn": asn,
               **{f"w{name}": t - seconds for name, seconds in WINDOWS.items()},
               **{f"link_{k}": links.get(k) for k in LINK_KINDS}}
-    h.shared = {kind: None for kind in LINK_KINDS}
+    h.shared = {}
     for kind, h1, h24, d7, d30 in driver(conn, SHARED_SQL, params):
         if links.get(kind) is not None:
             h.shared[kind] = {"1h": int(h1), "24h": int(h24), "7d": int(d7), "30d": int(d30)}
-    h.shared = {k: v for k, v in h.shared.items() if v is not None}
     if any(links.get(k) for k in STRONG_KINDS):
         h.linked_accounts = int(driver(conn, LINKED_SQL, params).scalar_one())
     asn_1h, fail_1h, fail_24h, ip_fail, ip_accts, created, cluster, rescored = \

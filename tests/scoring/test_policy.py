@@ -92,7 +92,8 @@ def test_restricted_regions_per_signal():
 
 def test_challenge_types_follow_reason_families():
     p = Policy.load()
-    assert p.challenge_types([{"code": "phone.voip"}, {"code": "email.disposable"}]) == ["sms_otp", "email_verification"]
+    assert p.challenge_types([{"code": "phone.voip"}, {"code": "email.disposable"}]) == [
+        "sms_otp", "email_verification"]
     assert p.challenge_types([]) == ["email_verification"]
 
 
@@ -144,7 +145,8 @@ def test_labels_replace_the_model_and_rules_still_raise():
     p = policy(rules=[{"name": "busy", "action": "challenge", "when": [{"signal": "behaviour.usage_requests",
                                                                          "gte": 30}]}])
     fraud = p.decide(rescore_facts(label="fraud"), "allow")
-    assert (fraud.decision, fraud.decided_by, fraud.reasons[0]["code"]) == ("block", "rule:analyst_label", "label.analyst")
+    assert (fraud.decision, fraud.decided_by, fraud.reasons[0]["code"]) == (
+        "block", "rule:analyst_label", "label.analyst")
     legit = p.decide(rescore_facts(label="legit", signals={}), "block")
     assert (legit.decision, legit.decided_by) == ("allow", "rule:analyst_label")
     assert p.decide(rescore_facts(label="legit"), "block").decided_by == "rule:busy"   # the floor holds

@@ -32,7 +32,7 @@ def test_great_circle_scalar_and_vector_agree_antipodes_included():
     lon1, lon2 = rng.uniform(-180, 180, 500), rng.uniform(-180, 180, 500)
     lat1[:2], lon1[:2], lat2[:2], lon2[:2] = (0, 45), (0, 10), (0, -45), (180, -170)     # antipodal pairs
     vector = q.great_circle_km_np(lat1, lon1, lat2, lon2)
-    scalar = [q.great_circle_km(*p) for p in zip(lat1, lon1, lat2, lon2)]
+    scalar = [q.great_circle_km(*p) for p in zip(lat1, lon1, lat2, lon2, strict=True)]
     np.testing.assert_allclose(vector, scalar, rtol=1e-12, atol=1e-9)
     assert vector[0] == pytest.approx(math.pi * q.EARTH_RADIUS_KM)
     assert q.great_circle_km(0, 0, 0, 90) == pytest.approx(math.pi / 2 * q.EARTH_RADIUS_KM)     # a quarter
@@ -42,7 +42,7 @@ def test_travel_scalar_and_vector_agree_floor_cap_and_radius():
     cases = [  # lat1, lon1, t1, lat2, lon2, t2, accuracy
         (51.5, -0.1, 0.0, 47.25, -122.3, 600.0, 22), (51.5, -0.1, 0.0, 51.51, -0.1, 3600.0, 100),
         (0.0, 0.0, 0.0, 0.0, 90.0, 1.0, 0), (10.0, 10.0, 0.0, 11.0, 11.0, 7200.0, float("nan"))]
-    vector = q.travel_kmh_np(*map(np.asarray, zip(*cases)))
+    vector = q.travel_kmh_np(*map(np.asarray, zip(*cases, strict=True)))
     scalar = [q.travel_kmh(*c[:6], None if c[6] != c[6] else c[6]) for c in cases]
     np.testing.assert_allclose(vector, scalar, rtol=1e-12)
     assert scalar[1] == 0.0                                    # inside one accuracy radius: no travel
@@ -56,7 +56,8 @@ def test_login_and_rescore_measure_the_same_travel(readers):
     and the batch usage feature give the same speed."""
     london, washington = ip_signals("81.2.69.160", readers), ip_signals("216.160.83.56", readers)
     online = login_travel_kmh((T0, london.latitude, london.longitude), washington, T0 + 600)
-    rows = [("a", T0, "81.2.69.160", "d", 1, 1, 1, None, None), ("a", T0 + 600, "216.160.83.56", "d", 1, 1, 1, None, None)]
+    rows = [("a", T0, "81.2.69.160", "d", 1, 1, 1, None, None),
+            ("a", T0 + 600, "216.160.83.56", "d", 1, 1, 1, None, None)]
     u = UsageColumns.from_rows(rows, {"a": 0})
     batch = usage_features(u, 1, IPTable.lookup(u.ips, readers), T0 - 86400, T0 + 86400)["usage_max_kmh"][0]
     assert online == pytest.approx(batch, rel=1e-12)

@@ -70,7 +70,7 @@ def _wrapped(event: str, text: str) -> str | None:
     layout = ACTIVE_LAYOUT if event == "rescore" else ASSESS_LAYOUT
     if _length(text) != LENGTHS[layout]:
         return None
-    return '{"layout": "%s", "values": %s}' % (layout, text)
+    return f'{{"layout": "{layout}", "values": {text}}}'
 
 
 def _unwrapped(event: str, text: str) -> str | None:
@@ -82,7 +82,7 @@ def _unwrapped(event: str, text: str) -> str | None:
 
 def _write(conn, changed: list[tuple[str, str]]) -> None:
     if conn.dialect.name == "postgresql":
-        rows = ",".join('{"id": %s, "features": %s}' % (json.dumps(i), f) for i, f in changed)
+        rows = ",".join(f'{{"id": {json.dumps(i)}, "features": {f}}}' for i, f in changed)
         conn.execute(_WRITE["postgresql"], {"rows": f"[{rows}]"})
     else:
         conn.execute(_WRITE["sqlite"], [{"id": i, "features": f} for i, f in changed])
