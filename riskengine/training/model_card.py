@@ -107,8 +107,8 @@ your own labelled accounts before relying on it.
 
 ## What it is
 - Used by `riskengine rescore` to re-score live accounts. XGBoost (`hist`), {meta['rounds']}
-  rounds, depth {meta['params']['max_depth']}, on {len(meta['features'])} features: the signup/login model's score on the
-  account's latest assessment (model {meta['assess_model']}), account age, behaviour over a 7-day
+  rounds, depth {meta['params']['max_depth']}, on {len(meta['features'])} features: the signup/login model's score
+  on the account's latest assessment (model {meta['assess_model']}), account age, behaviour over a 7-day
   window (`riskengine.behaviour`: volume, tokens, output/input ratio, reasoning share, hour-of-day
   entropy and night share in the account's local time, inter-arrival regularity, distinct IPs,
   devices, countries and ASNs, anonymous and hosting shares, simultaneous distant use, quota use,
