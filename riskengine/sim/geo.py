@@ -17,10 +17,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
 
 from riskengine.quantities import great_circle_km
 from riskengine.sim.rand import Rand, Weighted
@@ -284,9 +284,9 @@ class SimNetwork:
     registered_country: str
     accuracy_radius: int
     anonymous: dict[str, bool] = field(default_factory=dict)  # as written ({}: not listed)
-    parent: "SimNetwork | None" = None    # resi_proxy subnets live inside an ISP block
+    parent: SimNetwork | None = None    # resi_proxy subnets live inside an ISP block
     nat_pool: tuple[str, ...] = ()        # public NAT addresses users appear behind
-    v6: "SimNetwork | None" = None        # IPv6 sibling block (same ISP/city)
+    v6: SimNetwork | None = None        # IPv6 sibling block (same ISP/city)
     pool: str | None = None               # residential-proxy pool name
     reserved: list[tuple[int, int]] = field(default_factory=list)  # sub-ranges host() avoids
 
@@ -330,7 +330,8 @@ class SimNetwork:
     def city_record(self) -> dict:
         c = self.city
         rec = {
-            "continent": {"code": continent_of(c.country), "geoname_id": _stable_int("cont:" + continent_of(c.country), 7),
+            "continent": {"code": continent_of(c.country),
+                          "geoname_id": _stable_int("cont:" + continent_of(c.country), 7),
                           "names": {"en": CONTINENTS[continent_of(c.country)]}},
             "country": {"geoname_id": _stable_int("country:" + c.country, 6), "iso_code": c.country,
                         "names": {"en": country_name(c.country)}},
@@ -348,6 +349,13 @@ class SimNetwork:
 def _stable_int(text: str, digits: int) -> int:
     h = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
     return 10 ** (digits - 1) + h % (9 * 10 ** (digits - 1))
+
+
+def _parent_block(sub: SimNetwork) -> SimNetwork:
+    """The ISP or carrier block a residential-proxy subnet lives in (every one has one)."""
+    if sub.parent is None:
+        raise ValueError(f"residential-proxy subnet {sub.key} has no parent block")
+    return sub.parent
 
 
 # ---- providers (fixed tables) -----------------------------------------------------------
@@ -512,6 +520,7 @@ class Geo:
         r.shuffle(slots)
         self._slots = slots
         self._v6_next = 0
+        sub: ipaddress.IPv4Network | ipaddress.IPv6Network  # v4 and v6 sub-blocks alike
 
         def slot16() -> ipaddress.IPv4Network:
             return ipaddress.IPv4Network((self._slots.pop(), 16))
@@ -586,20 +595,22 @@ class Geo:
                 region.registered_country, 1000,
                 {"is_anonymous": True, "is_public_proxy": True, "is_hosting_provider": True}, parent=region)))
         # VPN exits: /24 per exit country (own ASN) or a /24 rented inside a hosting region
-        for name, asn, reg, host, countries, flagged in VPN_PROVIDERS:
+        for name, vpn_asn, reg, host, countries, flagged in VPN_PROVIDERS:
             exits = self.vpn_exits.setdefault(name, [])
-            own = slot16() if asn is not None else None
+            own = slot16() if vpn_asn is not None else None
             for i, cc in enumerate(countries):
                 c = COUNTRIES[cc].capital if cc != "US" else COUNTRIES["US"].city(["New York", "Los Angeles"][i % 2])
-                if own is not None:
+                if own is not None and vpn_asn is not None:  # own is None exactly when vpn_asn is
                     sub = ipaddress.IPv4Network((int(own.network_address) | (i << 8), 24))
                     is_vpn = r.random() < flagged
                     flags = {"is_anonymous": True, "is_anonymous_vpn": True, "is_hosting_provider": True} if is_vpn \
                         else ({"is_anonymous": True, "is_hosting_provider": True} if r.random() < 0.5 else {})
-                    exits.append(add(SimNetwork(f"vpn:{name}:{cc}", VPN, sub, asn, name, name, c, reg, 100, flags)))
+                    exits.append(add(SimNetwork(f"vpn:{name}:{cc}", VPN, sub, vpn_asn, name, name, c, reg, 100, flags)))
                 else:
-                    regions = [h for h in self.hosting[host] if h.country == cc] or self.hosting[host]
-                    region = regions[0]
+                    if host is None:  # the table pairs "no own ASN" with a hosting provider
+                        raise ValueError(f"VPN provider {name} has neither its own ASN nor a hosting provider")
+                    hosted = [h for h in self.hosting[host] if h.country == cc] or self.hosting[host]
+                    region = hosted[0]
                     sub = ipaddress.IPv4Network((int(region.network.network_address) | ((8 + i % 6) << 8), 24))
                     is_vpn = r.random() < flagged
                     flags = {"is_anonymous": True, "is_anonymous_vpn": True, "is_hosting_provider": True} if is_vpn \
@@ -616,8 +627,8 @@ class Geo:
                 {"is_anonymous": True, "is_tor_exit_node": True},
                 nat_pool=tuple(str(sub.network_address + 10 + 3 * j) for j in range(24)))))
         # residential proxy pools: /24s inside ISP (or carrier) blocks, flagged only in part
-        for pool, flagged, countries, per_country, mobile in RESI_PROXY_POOLS:
-            subs = self.resi_proxies.setdefault(pool, [])
+        for pool_name, flagged, countries, per_country, mobile in RESI_PROXY_POOLS:
+            subs = self.resi_proxies.setdefault(pool_name, [])
             for cc in countries:
                 parents = self.mobile.get(cc, []) if mobile else self.residential[cc]
                 if not parents:
@@ -629,9 +640,9 @@ class Geo:
                     if any(s.network == sub for s in subs):
                         continue
                     flags = {"is_anonymous": True, "is_residential_proxy": True} if r.random() < flagged else {}
-                    subs.append(add(SimNetwork(f"rp:{pool}:{cc}:{j}", RESI_PROXY, sub, parent.asn, parent.org, pool,
-                                               parent.city, parent.registered_country, parent.accuracy_radius,
-                                               flags, parent=parent, pool=pool)))
+                    subs.append(add(SimNetwork(f"rp:{pool_name}:{cc}:{j}", RESI_PROXY, sub, parent.asn, parent.org,
+                                               pool_name, parent.city, parent.registered_country,
+                                               parent.accuracy_radius, flags, parent=parent, pool=pool_name)))
 
     def _index(self) -> None:
         # a datacenter's own customers do not draw addresses from the VPN/proxy ranges rented inside it
@@ -687,7 +698,7 @@ class Geo:
         pools = list(pools) if pools is not None else list(self.resi_proxies)
         out = [s for p in pools for s in self.resi_proxies[p]]
         if mobile is not None:
-            out = [s for s in out if (s.parent.kind == MOBILE) == mobile]
+            out = [s for s in out if (_parent_block(s).kind == MOBILE) == mobile]
         if countries is not None:
             cs = set(countries)
             out = [s for s in out if s.country in cs] or out

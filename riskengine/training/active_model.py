@@ -13,6 +13,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def build_dataset(world, usage, assess_model, workdir: Path, log=print):
     end = world.end.timestamp()
     for at in (end - 14 * 86400, end - 7 * 86400, end):
         ids, matrix = snapshot_rows(db, readers, assess_model, at)
-        for acct_id, row in zip(ids, matrix):
+        for acct_id, row in zip(ids, matrix, strict=True):
             acct = accounts_by_id.get(acct_id)
             if acct is None:
                 continue
@@ -125,7 +126,10 @@ def train_active(out_dir="models", seed=7, accounts=3000, days=30, version=None,
     from riskengine.sim.usage import simulate_usage
     from riskengine.sim.world import build_world
     started = time.perf_counter()
-    assess_dir = newest_model_dir(models_dir())
+    root = models_dir()
+    assess_dir = newest_model_dir(root)
+    if assess_dir is None:
+        raise FileNotFoundError(f"no assess model under {root}: train one first")
     assess_model = RiskModel.load(assess_dir)
     world = build_world(seed=seed, accounts=accounts, days=days)
     usage = simulate_usage(world, seed=seed)
@@ -158,7 +162,7 @@ def evaluate(probs, y, cols, mask, th) -> dict:
     from sklearn.metrics import average_precision_score, roc_auc_score
     flagged = probs >= th["challenge"]
     blocked = probs >= th["block"]
-    out = {"rows": int(mask.sum()), "roc_auc": round(float(roc_auc_score(y[mask], probs[mask])), 4),
+    out: dict[str, Any] = {"rows": int(mask.sum()), "roc_auc": round(float(roc_auc_score(y[mask], probs[mask])), 4),
            "pr_auc": round(float(average_precision_score(y[mask], probs[mask])), 4), "campaigns": {},
            "legit": {}, "legit_segments": {}}
     for kind in sorted(set(cols["campaign"][mask & (y == 1)])):

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +61,15 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
         migrate.upgrade(db)
     readers = GeoIPReaders.open(geoip.get("city"), geoip.get("asn"), geoip.get("anonymous"))
     hasher = Hasher(b"simulated-world-training-key")
-    rows, cols = [], {k: [] for k in ("y", "event", "campaign", "campaign_id", "segment", "ts", "group")}
+    rows: list[list[float]] = []
+    cols: dict[str, list[Any]] = {k: [] for k in ("y", "event", "campaign", "campaign_id", "segment", "ts", "group")}
     started = time.perf_counter()
     try:
         with db.connect() as conn:
             for i, ev in enumerate(events):
                 req = AssessRequest.model_validate(ev.body)
+                if req.occurred_at is None:  # simulated events always carry their time
+                    raise ValueError(f"replayed event {i} has no occurred_at")
                 t = req.occurred_at.timestamp()
                 s = compute_signals(req, readers)
                 links = link_keys(req, s, hasher)
@@ -125,9 +129,9 @@ def evaluate(probs: np.ndarray, ds: Dataset, mask: np.ndarray, th: dict) -> dict
     from sklearn.metrics import average_precision_score, roc_auc_score
     y, p = ds.y[mask], probs[mask]
     ev, camp, seg = ds.event[mask], ds.campaign[mask], ds.segment[mask]
-    flag = np.array([p_ >= th[e]["challenge"] for p_, e in zip(p, ev)])
-    block = np.array([p_ >= th[e]["block"] for p_, e in zip(p, ev)])
-    report = {"events": int(mask.sum()), "roc_auc": round(float(roc_auc_score(y, p)), 4),
+    flag = np.array([p_ >= th[e]["challenge"] for p_, e in zip(p, ev, strict=True)])
+    block = np.array([p_ >= th[e]["block"] for p_, e in zip(p, ev, strict=True)])
+    report: dict[str, Any] = {"events": int(mask.sum()), "roc_auc": round(float(roc_auc_score(y, p)), 4),
               "pr_auc": round(float(average_precision_score(y, p)), 4), "campaigns": {}, "legit": {},
               "legit_segments": {}}
     for kind in sorted(set(camp) - {"legit"}):
