@@ -7,7 +7,7 @@ from flask import Flask, g, request
 
 from riskengine.config import Config
 from riskengine.runtime import Runtime
-from riskengine.web import api, errors, ops
+from riskengine.web import api, collector, errors, ops
 from riskengine.web.auth import KeyCache
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
 
@@ -25,6 +25,7 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
     app.url_map.merge_slashes = False
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(collector.bp)
 
     @app.before_request
     def _start():
