@@ -81,11 +81,12 @@ def test_every_libphonenumber_type_maps_to_a_contract_value():
 # Numbers from libphonenumber's own example set (phonenumbers.example_number_for_type), written
 # nationally with their region declared: the calling code is shared, the declared region wins.
 @pytest.mark.parametrize("raw, region, line_type", [
-    ("1-800-387-0000", "CA", "toll_free"),        # NANP toll-free: region_code_for_number says US
-    ("0457 123 456", "AX", "mobile"),             # Åland shares +358 with Finland
+    ("(800) 212-3456", "CA", "toll_free"),        # NANP toll-free: region_code_for_number says US
+    ("041 2345678", "AX", "mobile"),              # Åland shares +358 with Finland
     ("07924 123456", "IM", "mobile"),             # Isle of Man shares +44 with GB
-    ("8 800 123 4567", "KZ", "toll_free"),        # Kazakhstan shares +7 (and 8-800) with Russia
-    ("06 698 12345", "VA", "fixed_line"),         # Vatican shares +39 and Rome's numbers with Italy
+    ("8 (800) 123-45-67", "KZ", "toll_free"),     # Kazakhstan shares +7 (and 8-800) with Russia
+    ("312 345 6789", "VA", "mobile"),             # Vatican shares +39 with Italy
+    ("0412 345 678", "CX", "mobile"),             # Christmas Island shares +61 with Australia
 ])
 def test_declared_country_wins_when_the_number_is_valid_there(raw, region, line_type):
     s = phone_signals(raw, region)
