@@ -1,7 +1,7 @@
 import json
 
-import pytest
 import phonenumbers
+import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from riskengine.signals.phone import _LINE_TYPES, phone_signals
