@@ -55,24 +55,41 @@ def _after_00(raw: str) -> str | None:
     return raw[m.end():] if m else None
 
 
+def _try_parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _own_prefix(region: str | None) -> str | None:
+    """The region's usual international prefix when it is not "00" (011 in NANP, 0011 in AU)."""
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region) if region else None
+    if md is None:
+        return None
+    prefix = (md.preferred_international_prefix or md.international_prefix or "").replace("~", "")
+    return prefix if prefix.isdigit() and prefix != "00" else None
+
+
 def _parse(raw: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     """libphonenumber strips the region's own international prefix (011 in NANP, 0011 in AU,
     810 in RU, ...), but not "00" where that is not the region's prefix (AU: "0061..." becomes
-    the national number "061..."), nor anything without a region; and where the prefix takes a
-    carrier code ("00[126-9]" in HK) it reads "00 852 ..." as carrier 8 + Mexico. So "00..." is
-    also read as "+...", and the first valid reading wins, "+..." first."""
+    the national number "061..."), nor anything without a region; and where the region's
+    prefixes carry a carrier code (HK "00[126-9]", KR "009", BR "00" + two digits) it reads
+    "00 852 ..." as carrier 8 + Mexico. So a leading "00" is also read as "+" (ITU's standard
+    international prefix). A valid reading beats an invalid one; when both are valid, the "00"
+    reading wins unless the number starts with the region's own usual prefix ("0011 32 ..."
+    in AU is Belgium, not "+1 132 ...")."""
+    as_written = _try_parse(raw, region)
     after_00 = _after_00(raw)
-    attempts = ([(f"+{after_00}", None)] if after_00 else []) + [(raw, region)]
-    readings: list[phonenumbers.PhoneNumber] = []
-    for text, reg in attempts:
-        try:
-            readings.append(phonenumbers.parse(text, reg))
-        except phonenumbers.NumberParseException:
-            continue
-    for num in readings:
-        if phonenumbers.is_valid_number(num):
-            return num
-    return readings[-1] if readings else None
+    as_00 = _try_parse(f"+{after_00}", None) if after_00 else None
+    if as_00 is None or not phonenumbers.is_valid_number(as_00):
+        return as_written or as_00
+    if as_written is None or not phonenumbers.is_valid_number(as_written):
+        return as_00
+    own = _own_prefix(region)
+    digits = "".join(ch for ch in raw if "0" <= ch <= "9")
+    return as_written if own and digits.startswith(own) else as_00
 
 
 def _country(num: phonenumbers.PhoneNumber, region: str | None) -> str | None:

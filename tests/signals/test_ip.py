@@ -266,3 +266,8 @@ def test_an_ipv4_carrier_is_private_when_its_ipv4_is():
 def test_online_and_batch_subnets_agree(ip):
     # usage links and the re-scoring job call subnet_of; scoring takes ip_signals(...).subnet
     assert subnet_of(ip) == ip_signals(ip, None).subnet
+
+
+def test_a_teredo_client_is_located_by_its_own_ipv4_not_the_servers(readers):
+    s = ip_signals("2001:0:4136:e378:8000:63bf:a65f:eb8f", readers)   # client 89.160.20.112
+    assert (s.country, s.subnet) == ("SE", "89.160.20.0/24")

@@ -138,3 +138,20 @@ def test_the_linking_key_is_one_spelling_of_the_number():
 
 def test_national_number_starting_00_without_a_calling_code_stays_national():
     assert phone_signals("00", "GB").e164 is None
+
+
+@pytest.mark.parametrize("dialling_from", ["US", "AU", "RU", "JP", "HK", "BR", "KR", "GB"])
+def test_every_example_number_dialled_from_abroad_gets_its_e164(dialling_from):
+    # the region's own prefix (011, 0011, 8~10, 010, 001/00[1-9] carrier codes...) and "00"
+    wrong, total = [], 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in [v for k, v in vars(PhoneNumberType).items() if k.isupper() and k != "UNKNOWN"]:
+            num = phonenumbers.example_number_for_type(region, kind)
+            if num is None or num.country_code == phonenumbers.country_code_for_region(dialling_from):
+                continue
+            e164 = phonenumbers.format_number(num, PhoneNumberFormat.E164)
+            for written in (phonenumbers.format_out_of_country_calling_number(num, dialling_from), "00" + e164[1:]):
+                total += 1
+                if phone_signals(written, dialling_from).e164 != e164:
+                    wrong.append(written)
+    assert total > 2000 and wrong == []
