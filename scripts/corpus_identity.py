@@ -82,7 +82,8 @@ def phone_report() -> None:
     for r, s in national:
         if s.country != r:
             wrong[r] = wrong.get(r, 0) + 1
-    print(f"national format, region declared: country correct {_ratio(len(examples) - sum(wrong.values()), len(examples))}")
+    right = len(examples) - sum(wrong.values())
+    print(f"national format, region declared: country correct {_ratio(right, len(examples))}")
     print(f"  regions with a wrong country: {len(wrong)}: {', '.join(f'{r} {n}' for r, n in sorted(wrong.items()))}")
     e164 = [phonenumbers.format_number(n, PhoneNumberFormat.E164) for _, n in examples]
     ok = sum(phone_signals("00" + e[1:], None).e164 == e for e in e164)
