@@ -17,7 +17,7 @@ from riskengine.rescore.behaviour import BEHAVIOUR_FEATURES
 from riskengine.rescore.listed import add_other
 from riskengine.rescore.population import Population
 from riskengine.scoring.policy import Facts, Policy
-from riskengine.signals.ip import GeoIPReaders, ip_signals
+from riskengine.signals.ip import GeoIPReaders, ip_signals, located_address
 from riskengine.storage import chunked
 from riskengine.storage.rescore import account_profiles, usage_ips
 
@@ -157,7 +157,9 @@ def countries(ips: list[str], wanted: list[int], city) -> dict[int, str | None]:
     v4_only = city.metadata().ip_version == 4
     out: dict[int, str | None] = {}
     end, country = None, None
-    for version, value, j, addr in sorted((a.version, int(a), k, a) for k in wanted for a in (_address(ips[k]),)):
+    # the address ip_signals looks up: the IPv4 inside a 6to4, Teredo or NAT64 address
+    located = ((located_address(ips[k]), k) for k in wanted)
+    for version, value, j, addr in sorted((a.version, int(a), k, a) for a, k in located):
         if version == 6 and v4_only:
             out[j] = None                      # no record, as ip_signals says
             continue
@@ -168,11 +170,6 @@ def countries(ips: list[str], wanted: list[int], city) -> dict[int, str | None]:
             country = ip_signals(ips[j], readers).country
         out[j] = country
     return out
-
-
-def _address(ip: str):
-    addr = ipaddress.ip_address(ip)
-    return addr.ipv4_mapped if addr.version == 6 and addr.ipv4_mapped else addr
 
 
 def _per_account(acct, ip, listed: np.ndarray, value, other: bool = True) -> dict[int, set]:

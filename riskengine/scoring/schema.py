@@ -156,8 +156,8 @@ _EMAIL = (
     _flag("email_valid", "email", "The address passes syntax checks", "email.invalid", IS_0, -1),
     _flag("email_disposable", "email", "The domain is a disposable-mail provider", "email.disposable", IS_1, 1),
     _flag("email_free_provider", "email", "The domain is a free mail provider", "email.free_provider", IS_1, 1),
-    _flag("email_alias_folded", "email", "The address is a dot/+tag variant of another mailbox", "email.alias",
-          IS_1, 1),
+    _flag("email_alias_folded", "email", "The address is a tag, dot or subdomain variant of a mailbox, by the "
+          "provider's documented rules (data/email_providers.toml)", "email.alias", IS_1, 1),
     Feature("email_local_length", "email", "Characters in the local part", "email.generated", at_least(20)),
     Feature("email_local_digit_ratio", "email", "Share of digits in the local part", "email.generated",
             at_least(0.3), 1),
@@ -170,13 +170,15 @@ _PHONE = (
     _flag("phone_valid", "phone", "The number is a valid number for its country", "phone.invalid", IS_0, -1),
     _flag("phone_voip", "phone", "The line type is VoIP", "phone.voip", IS_1, 1),
     _flag("phone_mobile", "phone", "The line type is (or may be) mobile", "phone.not_mobile", IS_0, -1),
-    _flag("phone_country_matches_ip", "phone", "The number's country is the IP's country",
+    _flag("phone_country_matches_ip", "phone", "The number's country is the IP's country (a number valid in "
+          "the declared country is from there, also where the calling code is shared)",
           "phone.country_mismatch", IS_0, -1),
-    _flag("phone_country_matches_declared", "phone", "The number's country is the declared country",
-          "phone.country_mismatch", IS_0, -1),
+    _flag("phone_country_matches_declared", "phone", "The number's country is the declared country (a number "
+          "valid there counts, also where the calling code is shared)", "phone.country_mismatch", IS_0, -1),
 )
 _IP = (
-    _flag("ip_private", "ip", "The address is private or reserved (a proxy hid the client)", "ip.private", IS_1, 1),
+    _flag("ip_private", "ip", "The address is not globally reachable per the IANA special-purpose registries "
+          "(private, shared, reserved...; a proxy hid the client)", "ip.private", IS_1, 1),
     Feature("ip_v6", "ip", "The address is IPv6"),
     _flag("ip_anonymous", "ip", "GeoIP flags the address as an anonymizer", "ip.anonymous", IS_1, 1),
     _flag("ip_vpn", "ip", "GeoIP flags the address as a VPN exit", "ip.vpn", IS_1, 1),

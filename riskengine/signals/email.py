@@ -19,38 +19,14 @@ from itertools import pairwise
 from disposable_email_domains import blocklist as _DISPOSABLE
 from email_validator import EmailNotValidError, validate_email
 
+from riskengine.signals.mailbox import fold
+
 # No address is longer than 64 + 1 + 253 chars; longer input is invalid without parsing
 # and is cut to this length so garbage costs no more than a real address.
 _MAX_ADDRESS = 320
 _ASCII_HOST = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _VOWELS = frozenset("aeiouy")
 _RARE_LETTERS = frozenset("jqvxz")
-
-# Providers whose whole family of domains shares one mailbox namespace: an address at any
-# of them reaches the same account, so link on one canonical domain.
-_CANONICAL_DOMAIN = {
-    "googlemail.com": "gmail.com",
-    "me.com": "icloud.com",
-    "mac.com": "icloud.com",
-    "protonmail.com": "proton.me",
-    "protonmail.ch": "proton.me",
-    "pm.me": "proton.me",
-    "yandex.com": "yandex.ru",
-    "yandex.by": "yandex.ru",
-    "yandex.kz": "yandex.ru",
-    "yandex.ua": "yandex.ru",
-    "ya.ru": "yandex.ru",
-}
-# Canonical domains that deliver "user+anything" to "user".
-_PLUS_TAG = frozenset({
-    "gmail.com", "icloud.com", "proton.me", "fastmail.com", "fastmail.fm",
-    "zoho.com", "zohomail.com", "hey.com", "yandex.ru",
-})
-# Microsoft consumer domains (hotmail.*, outlook.*, live.*, msn.com) also take +tags.
-_MICROSOFT_LABELS = frozenset({"hotmail", "outlook", "live", "msn"})
-# Yahoo's disposable addresses are "basename-keyword"; Yahoo ids cannot contain '-'.
-_YAHOO_LABELS = frozenset({"yahoo", "ymail", "rocketmail"})
-
 
 @dataclass(frozen=True, slots=True)
 class EmailSignals:
@@ -104,34 +80,6 @@ def _best_effort_domain(raw: str) -> str | None:
         except UnicodeError:
             return None
     return host if _ASCII_HOST.match(host) else None
-
-
-def _fold(local: str, domain: str, free: bool) -> tuple[str, str, bool]:
-    """(local, domain, aliased): the provider's mailbox that this address delivers to, and
-    whether getting there dropped a tag or separators. Case and canonical spellings
-    (googlemail -> gmail, Yandex '.' == '-') are not aliasing; dot and tag variants are,
-    and they are the fraud pattern ("one gmail, many accounts")."""
-    local = local.lower()
-    domain = _CANONICAL_DOMAIN.get(domain, domain)
-    if domain == "yandex.ru":
-        local = local.replace(".", "-")  # Yandex logins: '.' and '-' are interchangeable
-    spelled = local
-    first_label = domain.split(".", 1)[0]
-    if domain in _PLUS_TAG or (free and first_label in _MICROSOFT_LABELS):
-        local = _strip_tag(local, "+")
-    elif free and first_label in _YAHOO_LABELS:
-        local = _strip_tag(local, "-")
-    if domain == "gmail.com":
-        local = local.replace(".", "") or local
-    elif domain == "proton.me":
-        # Proton treats '.', '_' and '-' as transparent in usernames.
-        local = re.sub(r"[._-]", "", local) or local
-    return local, domain, local != spelled
-
-
-def _strip_tag(local: str, sep: str) -> str:
-    base = local.split(sep, 1)[0]
-    return base or local  # "+x@" keeps its only content rather than folding to nothing
 
 
 def _entropy(s: str) -> float:
@@ -221,8 +169,8 @@ def email_signals(address: str | None) -> EmailSignals | None:
 
     free = domain is not None and domain in _free_providers()
     if valid and domain is not None:        # (a valid address always has its domain)
-        folded_local, folded_domain, aliased = _fold(local, domain, free)
-        mailbox = f"{folded_local}@{folded_domain}"
+        box = fold(local, domain)
+        folded_local, mailbox, aliased = box.local, box.address, box.aliased
     else:
         # Never link accounts on an address that cannot receive mail.
         folded_local, mailbox, aliased = local.lower(), None, False

@@ -6,23 +6,28 @@ or truncated file) propagate: the caller decides how a broken dependency degrade
 
 from __future__ import annotations
 
+import csv
+import io
 import ipaddress
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 import maxminddb
 
-_SHARED = ipaddress.ip_network("100.64.0.0/10")  # CGNAT: many subscribers behind one address
-# Python counts documentation ranges as private; they are not in the list of classes the
-# engine treats as non-routable, so contract examples and simulations can use them as
-# ordinary public addresses.
-_DOCUMENTATION = (
-    ipaddress.ip_network("192.0.2.0/24"),
-    ipaddress.ip_network("198.51.100.0/24"),
-    ipaddress.ip_network("203.0.113.0/24"),
-    ipaddress.ip_network("2001:db8::/32"),
-    ipaddress.ip_network("3fff::/20"),
-)
+# Engine decisions on top of the IANA registries (riskengine/data/iana-*-special-registry.csv):
+# documentation ranges are not globally reachable, but the contract's examples and the tests
+# use them as ordinary client addresses, so they count as public here; multicast (IANA's
+# address-space registries, not the special-purpose ones) is never a client's source address.
+_DOCUMENTATION = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20"))
+_MULTICAST = (ipaddress.ip_network("224.0.0.0/4"), ipaddress.ip_network("ff00::/8"))
+# IPv6 outside the global unicast space 2000::/3 that no special-purpose entry covers is
+# "Reserved by IETF" in IANA's IPv6 Address Space registry: not a client address.
+_V6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+_NAT64_WKP = ipaddress.ip_network("64:ff9b::/96")
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _ANON_FLAGS = {
     "anonymous": "is_anonymous",
     "vpn": "is_anonymous_vpn",
@@ -97,25 +102,95 @@ class IPSignals:
         return asdict(self)
 
 
-def is_private(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Not a routable client address: private, loopback, link-local, reserved, CGNAT-shared,
-    multicast or unspecified. Seeing one usually means a proxy hid the real client."""
-    if addr.is_private and not any(addr in net for net in _DOCUMENTATION if net.version == addr.version):
+@lru_cache(maxsize=1)
+def _special_blocks() -> dict[int, list[tuple[int, int, bool]]]:
+    """Version -> (first, last, globally reachable) of each registry block, most specific first.
+    Entries without a "Globally Reachable" value (deprecated blocks) are left out, so the
+    enclosing block decides; "N/A" (Teredo, 6to4: depends on the relay) counts as reachable."""
+    out: dict[int, list[tuple[int, int, int, bool]]] = {4: [], 6: []}
+    for name in ("iana-ipv4-special-registry.csv", "iana-ipv6-special-registry.csv"):
+        text = resources.files("riskengine").joinpath("data", name).read_text("utf-8")
+        for row in csv.DictReader(io.StringIO(text)):
+            reachable = row["Globally Reachable"].strip()
+            if not reachable:
+                continue
+            net = ipaddress.ip_network(row["Address Block"].strip())
+            first = int(net.network_address)
+            out[net.version].append((net.prefixlen, first, first + net.num_addresses - 1, reachable != "False"))
+    return {v: [(f, la, r) for _, f, la, r in sorted(blocks, reverse=True)] for v, blocks in out.items()}
+
+
+def globally_reachable(addr: Address) -> bool | None:
+    """What the IANA special-purpose registry says of `addr` (its most specific block), or None
+    when no block holds it."""
+    value = int(addr)
+    for first, last, reachable in _special_blocks()[addr.version]:
+        if first <= value <= last:
+            return reachable
+    return None
+
+
+def embedded_ipv4(addr: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 client inside an IPv6 address: IPv4-mapped (::ffff:0:0/96), 6to4 (2002::/16,
+    the site's IPv4), Teredo (2001::/32, the client's NAT address, stored obfuscated) and NAT64
+    (64:ff9b::/96, an IPv4 client translated for an IPv6-only server)."""
+    if addr.version == 4:
+        return None
+    assert isinstance(addr, ipaddress.IPv6Address)
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr.teredo is not None:
+        return addr.teredo[1]
+    if addr in _NAT64_WKP:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
+def _not_a_client(addr: Address) -> bool:
+    if any(addr in net for net in _MULTICAST if net.version == addr.version):
         return True
-    return (
-        addr.is_loopback or addr.is_link_local or addr.is_reserved or addr.is_multicast
-        or addr.is_unspecified or (addr.version == 4 and addr in _SHARED)
-    )
+    if any(addr in net for net in _DOCUMENTATION if net.version == addr.version):
+        return False
+    reachable = globally_reachable(addr)
+    if reachable is None:
+        return addr.version == 6 and addr not in _V6_GLOBAL_UNICAST
+    return not reachable
 
 
-def _address(ip: str):
+def is_private(addr: Address) -> bool:
+    """Not a globally reachable client address, per the IANA special-purpose address registries
+    shipped with the package (not Python's ipaddress, whose answer changed between patch
+    releases): private-use, CGNAT-shared, loopback, link-local, benchmarking, reserved,
+    multicast, unspecified... An IPv6 address that carries an IPv4 (6to4, Teredo, NAT64) is
+    private when that IPv4 is. Seeing one usually means a proxy hid the real client."""
+    if _not_a_client(addr):
+        return True
+    inner = embedded_ipv4(addr)
+    return inner is not None and _not_a_client(inner)
+
+
+def _address(ip: str) -> Address:
     addr = ipaddress.ip_address(ip)
     if addr.version == 6 and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped  # ::ffff:a.b.c.d is an IPv4 client behind a dual-stack socket
     return addr
 
 
-def _subnet(addr) -> str:
+def linking_address(addr: Address) -> Address:
+    """The address that geo lookups and the linking subnet use: the IPv4 inside a 6to4,
+    Teredo or NAT64 address (so a 6to4 address links to its IPv4's /24, and Teredo clients do
+    not all share the relay's /48), else the address itself."""
+    return embedded_ipv4(addr) or addr
+
+
+def located_address(ip: str) -> Address:
+    """The address of `ip` that geo lookups and the linking subnet use (see linking_address)."""
+    return linking_address(_address(ip))
+
+
+def _subnet(addr: Address) -> str:
     # /24 and /48 are the usual smallest units an ISP or host hands to one customer.
     # (Masking the integer is 4x cheaper than ip_network(..., strict=False).)
     prefix = 24 if addr.version == 4 else 48
@@ -125,31 +200,33 @@ def _subnet(addr) -> str:
 
 
 def subnet_of(ip: str) -> str:
-    """The linking subnet of a canonical address (IPv4 /24, IPv6 /48), without any lookup."""
+    """The linking subnet of a canonical address (IPv4 /24, IPv6 /48, the embedded IPv4's /24
+    for 6to4, Teredo and NAT64), without any lookup. The one definition: ip_signals, usage
+    links and the re-scoring job all take the subnet from here."""
     if ":" not in ip:
         return ip.rsplit(".", 1)[0] + ".0/24"      # canonical dotted quad: the /24 is textual
-    return _subnet(_address(ip))
+    return _subnet(located_address(ip))
 
 
 def ip_signals(ip: str, readers: GeoIPReaders | None) -> IPSignals:
     addr = _address(ip)
-    subnet = _subnet(addr)
+    located = linking_address(addr)     # = located_address(ip), without parsing twice
 
     geo: dict[str, Any] = dict.fromkeys(
         ("country", "latitude", "longitude", "accuracy_km", "timezone", "asn", "as_org"))
     geo.update(dict.fromkeys(_ANON_FLAGS))
     if readers is not None:
         if readers.city is not None:
-            geo.update(_city_fields(readers.lookup(readers.city, addr)))
+            geo.update(_city_fields(readers.lookup(readers.city, located)))
         if readers.asn is not None:
-            rec = readers.lookup(readers.asn, addr) or {}
+            rec = readers.lookup(readers.asn, located) or {}
             geo["asn"] = rec.get("autonomous_system_number")
             geo["as_org"] = rec.get("autonomous_system_organization")
         if readers.anonymous is not None:
             # Configured but no record means "not anonymous" (the file lists what it knows).
-            rec = readers.lookup(readers.anonymous, addr) or {}
+            rec = readers.lookup(readers.anonymous, located) or {}
             geo.update({name: bool(rec.get(key)) for name, key in _ANON_FLAGS.items()})
-    return IPSignals(version=addr.version, private=is_private(addr), subnet=subnet, **geo)
+    return IPSignals(version=addr.version, private=is_private(addr), subnet=_subnet(located), **geo)
 
 
 def _city_fields(rec: dict | None) -> dict[str, Any]:

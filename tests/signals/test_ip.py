@@ -1,3 +1,4 @@
+import ipaddress
 import json
 from pathlib import Path
 
@@ -6,7 +7,13 @@ import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from riskengine.signals.ip import GeoIPReaders, ip_signals
+from riskengine.signals.ip import (
+    GeoIPReaders,
+    embedded_ipv4,
+    globally_reachable,
+    ip_signals,
+    subnet_of,
+)
 
 MM = Path(__file__).resolve().parents[1] / "data" / "maxmind"
 CITY = str(MM / "GeoIP2-City-Test.mmdb")
@@ -181,3 +188,86 @@ def test_as_dict_is_json_safe(readers):
     assert json.loads(json.dumps(d)) == d
     assert {"country", "asn", "as_org", "anonymous", "vpn", "hosting", "tor", "residential_proxy",
             "public_proxy", "private"} <= set(d)
+
+
+# The IANA special-purpose registries decide (private = not globally reachable), whatever
+# Python's ipaddress says in this interpreter.
+@pytest.mark.parametrize("ip, private", [
+    ("64:ff9b::8.8.8.8", False),          # NAT64 well-known prefix: globally reachable
+    ("64:ff9b:1::1", True),               # local-use NAT64 prefix: not
+    ("2001:1::1", False), ("2001:1::2", False), ("2001:1::3", False),   # PCP, TURN, DNS-SD anycast
+    ("2001:3::1", False), ("2001:4:112::1", False), ("2001:20::1", False), ("2001:30::1", False),
+    ("2001:2::1", True),                  # benchmarking
+    ("2001:10::1", True),                 # deprecated ORCHID: the enclosing 2001::/23 decides
+    ("2001:100::1", True),                # unassigned part of 2001::/23
+    ("2620:4f:8000::1", False),           # AS112 direct delegation
+    ("5f00::1", True),                    # SRv6 SIDs
+    ("100::1", True), ("100:0:0:1::1", True),   # discard-only, dummy prefix
+    ("4000::1", True),                    # outside 2000::/3 and every special block
+    ("192.0.0.1", True), ("192.0.0.8", True), ("192.0.0.100", True), ("192.0.0.170", True),
+    ("192.0.0.255", True),                # 192.0.0.0/24: only .9 and .10 are reachable
+    ("192.0.0.9", False), ("192.0.0.10", False),
+    ("192.31.196.1", False), ("192.52.193.1", False), ("192.175.48.1", False),
+    ("192.88.99.1", False),               # deprecated 6to4 relay anycast: no verdict, routed
+    ("198.18.0.1", True), ("198.19.255.255", True), ("198.20.0.1", False),
+    ("0.1.2.3", True),
+])
+def test_registry_reachability(ip, private):
+    assert ip_signals(ip, None).private is private
+
+
+def test_registry_tables_hold_the_rfc6890_blocks():
+    for ip in ("0.0.0.1", "10.0.0.1", "100.64.0.1", "127.0.0.1", "169.254.0.1", "172.16.0.1", "192.0.2.1",
+               "192.168.0.1", "198.18.0.1", "198.51.100.1", "203.0.113.1", "240.0.0.1", "::1", "::",
+               "2001:db8::1", "fc00::1", "fe80::1"):
+        assert globally_reachable(ipaddress.ip_address(ip)) is False, ip
+    # most specific first: 192.0.0.9/32 is found before 192.0.0.0/24
+    assert globally_reachable(ipaddress.ip_address("192.0.0.9")) is True
+    assert globally_reachable(ipaddress.ip_address("192.0.0.11")) is False
+    assert globally_reachable(ipaddress.ip_address("8.8.8.8")) is None
+
+
+TEREDO = "2001:0:4136:e378:8000:63bf:3fff:fdd2"   # RFC 4380's example: client 192.0.2.45
+
+
+@pytest.mark.parametrize("ip, inner", [
+    ("::ffff:81.2.69.142", "81.2.69.142"),
+    ("2002:5102:458e::1", "81.2.69.142"),           # 6to4
+    (TEREDO, "192.0.2.45"),                          # Teredo: the client's NAT address, de-obfuscated
+    ("64:ff9b::5102:458e", "81.2.69.142"),           # NAT64 well-known prefix
+    ("2001:218::1", None), ("81.2.69.142", None),
+])
+def test_embedded_ipv4(ip, inner):
+    found = embedded_ipv4(ipaddress.ip_address(ip))
+    assert (str(found) if found else None) == inner
+
+
+@pytest.mark.parametrize("ip", ["2002:5102:458e::1", "2002:5102:458e:7::9", "64:ff9b::5102:458e"])
+def test_an_address_carrying_an_ipv4_links_and_locates_as_that_ipv4(readers, ip):
+    s, v4 = ip_signals(ip, readers), ip_signals("81.2.69.142", readers)
+    assert (s.version, s.subnet, s.country, s.latitude, s.vpn) == (6, "81.2.69.0/24", "GB", v4.latitude, v4.vpn)
+    assert subnet_of(ip) == subnet_of("81.2.69.142")
+
+
+def test_teredo_clients_behind_one_relay_do_not_share_a_subnet():
+    other = "2001:0:4136:e378:8000:63bf:3ffe:fdd2"   # same server, client 192.1.2.45
+    assert subnet_of(TEREDO) == "192.0.2.0/24"
+    assert subnet_of(other) == "192.1.2.0/24"
+
+
+def test_an_ipv4_carrier_is_private_when_its_ipv4_is():
+    assert ip_signals("2002:0a00:0001::1", None).private is True     # 6to4 of 10.0.0.1
+    assert ip_signals("64:ff9b::c0a8:0101", None).private is True    # NAT64 of 192.168.1.1
+    assert ip_signals("2002:5102:458e::1", None).private is False
+
+
+@pytest.mark.parametrize("ip", ["81.2.69.142", "10.0.0.1", "2001:218:abcd:1234::1", "::ffff:81.2.69.142",
+                                "2002:5102:458e::1", TEREDO, "64:ff9b::5102:458e", "fe80::1", "::1"])
+def test_online_and_batch_subnets_agree(ip):
+    # usage links and the re-scoring job call subnet_of; scoring takes ip_signals(...).subnet
+    assert subnet_of(ip) == ip_signals(ip, None).subnet
+
+
+def test_a_teredo_client_is_located_by_its_own_ipv4_not_the_servers(readers):
+    s = ip_signals("2001:0:4136:e378:8000:63bf:a65f:eb8f", readers)   # client 89.160.20.112
+    assert (s.country, s.subnet) == ("SE", "89.160.20.0/24")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from riskengine.schemas import ErrorBody
-from tests.factories import count, post, record
+from tests.factories import assess, count, post, record, signup
 
 
 def test_accepts_a_batch_and_links_accounts(client, auth, app):
@@ -135,3 +135,20 @@ def test_the_batch_lands_whole_or_not_at_all_when_storage_fails(client, auth, ap
             conn.execute(text("DROP TRIGGER usage_fails" + ("" if db.dialect.name == "sqlite" else " ON usagerecord")))
 
 
+
+
+def test_a_6to4_user_links_by_subnet_to_its_ipv4_signup_online_and_in_usage(client, auth, app):
+    # the assess path hashes ip_signals(...).subnet, the usage path subnet_of(): one subnet key
+    assess(client, auth, signup("acct_v4", ip="81.2.69.142"))
+    assess(client, auth, signup("acct_teredo", ip="2001:0:4136:e378:8000:63bf:a65f:eb8f"))   # 89.160.20.112
+    assert post(client, auth, [record(0, account_id="acct_6to4", ip="2002:5102:458e::1"),
+                               record(1, account_id="acct_nat64", ip="64:ff9b::5102:458e")]).status_code == 202
+    app.extensions["riskengine"].folder.fold()
+    h = app.extensions["riskengine"].hasher
+    with app.extensions["riskengine"].db.connect() as conn:
+        rows = conn.execute(text("SELECT value, account_id FROM entitylink WHERE kind = 'subnet'")).all()
+    by_subnet: dict[str, set[str]] = {}
+    for value, account in rows:
+        by_subnet.setdefault(value, set()).add(account)
+    assert by_subnet[h("subnet", "81.2.69.0/24")] == {"acct_v4", "acct_6to4", "acct_nat64"}
+    assert by_subnet[h("subnet", "89.160.20.0/24")] == {"acct_teredo"}
