@@ -95,6 +95,7 @@ _HTTP_LIBRARY = _rule(
 # UA must link a page) before it counts.
 _BOT_WORDS = _rule(r"bot\b", r"bot/", r"crawl", r"spider", r"slurp", r"fetch", r"scan", r"monitor", r"preview",
                    r"archiv", r"check", r"agent")
+_BOT_STEMS = _rule(*(w.removesuffix(r"\b").removesuffix("/") for w in _BOT_WORDS.pattern.split("|")))
 _BROWSER_SHAPE = re.compile(r"^Mozilla/5\.0 \((?!compatible;)[^)]*\).*\b(?:Gecko|Safari|Chrome|Firefox)/")
 # ... or an app naming the phone it runs on (Podimo/1.20 build 148/Android 29, WhatsApp/2.17 Android/6.0).
 _MOBILE_OS = re.compile(r"\b(?:Android[ /]\d|iOS[ /]\d|iPhone OS \d|CPU OS \d)")
@@ -124,6 +125,8 @@ def _crawler_list() -> tuple[re.Pattern[str], list[tuple[re.Pattern[str], str]]]
 def _listed_kind(ua: str, person_shaped: bool) -> str | None:
     """The kind of the strongest crawler-list pattern this UA matches (None: not listed). In a
     browser- or app-shaped UA the match counts only if it says bot or the UA links a page."""
+    if person_shaped and not _links_page(ua) and not _BOT_STEMS.search(ua):
+        return None   # no match could count: skips the list's 1,500 patterns for most browsers
     anything, entries = _crawler_list()
     if not anything.search(ua):
         return None
@@ -156,7 +159,7 @@ def _ua_kind(ua: str) -> str | None:
         return HTTP_LIBRARY
     # Phones and tablets are named XBot, M bot 54, Spider 8: in a browser's UA the word is a bot
     # only next to a link to the bot's page.
-    if _SELF_DECLARED.search(ua) and (not person_shaped or _links_page(ua)):
+    if (not person_shaped or _links_page(ua)) and _SELF_DECLARED.search(ua):
         return CRAWLER
     return None
 

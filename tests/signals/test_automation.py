@@ -14,7 +14,13 @@ import pytest
 import yaml
 from crawleruseragents import CRAWLER_USER_AGENTS_DATA
 
-from riskengine.signals.automation import AUTOMATED_KINDS, KINDS, NATIVE_APP, automation_signals
+from riskengine.signals.automation import (
+    AUTOMATED_KINDS,
+    KINDS,
+    NATIVE_APP,
+    AutomationSignals,
+    automation_signals,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # Matomo fixture files of clients that are people: every device type but phones and tablets
@@ -87,7 +93,8 @@ def test_webdriver_flag_wins_over_the_user_agent():
     chrome = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/120.0.0.0 Safari/537.36")
     assert automation_signals(chrome) == automation_signals(chrome, webdriver=False)
-    assert (automation_signals(chrome).automated, automation_signals(chrome, webdriver=True).kind) == (False, "webdriver")
+    assert automation_signals(chrome).automated is False
+    assert automation_signals(chrome, webdriver=True) == AutomationSignals("webdriver", True)
     assert automation_signals(None, webdriver=True).automated
     assert automation_signals("").kind is None and automation_signals(None).automated is False
 
