@@ -55,24 +55,26 @@ def _rule(*tokens: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:
     return re.compile("|".join(tokens), flags)
 
 
+# The rules start with literals, not \b: Python's re then scans for the literal prefixes, about
+# 50x faster on the browser UAs that make up most traffic.
 # Browser-automation frameworks that leave their name in the UA of the browser they drive.
 _WEBDRIVER = _rule(r"selenium", r"webdriver", r"puppeteer", r"playwright")
 _HEADLESS = _rule(
-    r"headless", r"phantomjs", r"slimerjs", r"\bjsdom/", r"\bsplash\b", r"\bCypress/", r"Zombie\.js",
-    r"Chrome-Lighthouse", r"\bHtmlUnit", r"\bGhost Inspector", r"\bwkhtmlto(?:pdf|image)", r"\bPrerender\b",
-    r"\bRendertron\b",
+    r"headless", r"phantomjs", r"slimerjs", r"jsdom/", r"splash Version/", r"Cypress/", r"Zombie\.js",
+    r"Chrome-Lighthouse", r"HtmlUnit", r"Ghost Inspector", r"wkhtmlto(?:pdf|image)", r"Prerender\b",
+    r"Rendertron\b",
 )
 # AI agents' browsers and fetchers acting for a person right now (not training crawlers).
 _AI_AGENT = _rule(
-    r"Amazon-Bedrock-AgentCore-Browser", r"GoogleAgent-[\w-]+", r"\bGoogle-Agent\b", r"Google-Gemini-CLI",
-    r"\bGemini-Deep-Research", r"\bChatGPT-User\b", r"\bChatGPT Agent\b", r"\bClaude-User\b",
-    r"\bclaude-cli/", r"\bclaude-code/", r"\bPerplexity-?User\b", r"\bMistralAI-User\b", r"\bAmzn-User\b",
-    r"\bManus-User\b", r"\bDevin/", r"\bNovaAct\b", r"\bAmazonBuyForMe\b", r"\bbrowser-use\b",
+    r"Amazon-Bedrock-AgentCore-Browser", r"GoogleAgent-[\w-]+", r"Google-Agent\b", r"Google-Gemini-CLI",
+    r"Gemini-Deep-Research", r"ChatGPT-User\b", r"ChatGPT Agent\b", r"Claude-User\b",
+    r"claude-cli/", r"claude-code/", r"Perplexity-?User\b", r"MistralAI-User\b", r"Amzn-User\b",
+    r"Manus-User\b", r"Devin/", r"NovaAct\b", r"AmazonBuyForMe\b", r"browser-use\b",
     flags=0,
 )
 # Native mobile apps' HTTP stacks (Android okhttp and Dalvik, Flutter/Dart, iOS CFNetwork).
-_NATIVE_APP = _rule(r"^okhttp/", r"^Dart/[\d.]+ \(dart:io\)", r"^Dalvik/", r"\bCFNetwork/[\d.]+ Darwin/",
-                    r"\bAlamofire/", flags=0)
+_NATIVE_APP = _rule(r"^okhttp/", r"^Dart/[\d.]+ \(dart:io\)", r"^Dalvik/", r"CFNetwork/[\d.]+ Darwin/",
+                    r"Alamofire/", flags=0)
 # Default user agents of HTTP libraries and command-line clients that the list lacks; most are
 # "Product/version" at the start, which no browser sends.
 _HTTP_LIBRARY = _rule(
@@ -85,11 +87,11 @@ _HTTP_LIBRARY = _rule(
     r"RestSharp|curl|Wget|wget2|aria2|HTTPie|xh|PostmanRuntime|insomnia|"
     r"reqwest|ureq|isahc|libcurl|WinHttp|cpp-httplib|unirest-java|hackney|HTTPoison|"
     r"akka-http|Akka-HTTP|sttp|Ktor client|ktor-client)(?:[/ ]|$)",
-    r"\b(?:Windows)?PowerShell/[\d.]+", r"\bFaraday v[\d.]+", r"\bcolly - https?://",
+    r"PowerShell/[\d.]+", r"Faraday v[\d.]+", r"colly - https?://",
     r"^got \(https?://", r"^rest-client/", r"^Mechanize/", r"^HTTP-Tiny/", r"^Python-httplib2/",
-    r"\bpython-requests/", r"\bpython-httpx/", r"\baiohttp/", r"\bcurl/\d", r"\bWget/\d",
-    r"\bokhttp/", r"\bnode-fetch\b", r"\bundici\b", r"\bGuzzleHttp/", r"\bhttpie\b", r"\bRestSharp/",
-    r"\bHttpClient/", r"\bhttpx/", r"\bScrapy/", r"\bPostmanRuntime/", flags=0,
+    r"python-requests/", r"python-httpx/", r"aiohttp/",
+    r"okhttp/", r"node-fetch\b", r"undici\b", r"GuzzleHttp/", r"httpie\b", r"RestSharp/",
+    r"HttpClient/", r"httpx/", r"Scrapy/", r"PostmanRuntime/", flags=0,
 )
 # A bot's own word: what a list pattern matched inside a browser-shaped UA must contain (or the
 # UA must link a page) before it counts.

@@ -140,3 +140,18 @@ def test_no_false_positive_on_tvs_consoles_cars_in_app_browsers_and_apps():
 
 def test_automated_kinds_exclude_only_native_apps():
     assert set(KINDS) - set(AUTOMATED_KINDS) == {NATIVE_APP}
+
+
+@pytest.mark.parametrize("ua", [
+    # Real user agents from Matomo's fixtures that a list pattern or a bot word lands in.
+    "Mozilla/5.0 (Linux; Android 8.1.0; XBot_Senior Build/O11019) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/65.0.3325.109 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; Spider 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 10; TLA001 Build/QP1A.190711.020; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Version/4.0 Chrome/80.0.3987.132 Safari/537.36 SogouMSE",
+    "Podimo/1.20.1 build 148/Android 29",
+    "WhatsApp/2.17.395 Android/6.0 Device/Meizu-M5_Note",
+    "otg/1.5.1 (AppleTv Apple TV 4; tvOS16.2; appletv.client) libcurl/7.58.0 OpenSSL/1.0.2o zlib/1.2.11 clib/1.8.56",
+])
+def test_devices_and_apps_named_like_bots_are_not_automation(ua):
+    assert automation_signals(ua).automated is False
