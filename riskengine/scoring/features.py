@@ -10,6 +10,7 @@ from riskengine import quantities
 from riskengine.scoring import schema
 from riskengine.scoring.history import History
 from riskengine.scoring.schema import ASSESS, SHARED_WINDOWS
+from riskengine.signals import automation
 from riskengine.signals.device import DeviceSignals
 from riskengine.signals.email import EmailSignals
 from riskengine.signals.ip import IPSignals
@@ -91,9 +92,12 @@ def device_features(d: DeviceSignals | None) -> dict[str, float]:
         return {"device_present": 0.0}
     return {
         "device_present": 1.0, "ua_missing": _b(d.ua_missing), "automation": _b(d.automation),
-        "automation_webdriver": float(d.automation_kind == "webdriver"),
-        "automation_headless": float(d.automation_kind == "headless"),
-        "automation_script": float(d.automation_kind == "script_client"),
+        "automation_webdriver": float(d.automation_kind == automation.WEBDRIVER),
+        "automation_headless": float(d.automation_kind == automation.HEADLESS),
+        "automation_script": float(d.automation_kind == automation.HTTP_LIBRARY),
+        "automation_crawler": float(d.automation_kind in automation.DECLARED_BOT_KINDS),
+        "automation_ai_agent": float(d.automation_kind == automation.AI_AGENT),
+        "native_app": float(d.automation_kind == automation.NATIVE_APP),
         "timezone_matches_ip": _b(d.timezone_matches_ip), "language_matches_ip": _b(d.language_matches_ip),
         "timezone_valid": _b(d.timezone_valid), "languages_count": _n(d.languages_count),
     }

@@ -197,8 +197,8 @@ _DEVICE = (
     _flag("automation_webdriver", "device", "The client reports navigator.webdriver", "device.automation",
           IS_1, 1),
     _flag("automation_headless", "device", "The user agent is a headless browser", "device.automation", IS_1, 1),
-    _flag("automation_script", "device", "The user agent is a script or HTTP library", "device.automation",
-          IS_1, 1),
+    _flag("automation_script", "device", "The user agent is an HTTP library or command-line client",
+          "device.automation", IS_1, 1),
     _flag("timezone_matches_ip", "device", "The device's time zone is used in the IP's country",
           "device.timezone_mismatch", IS_0, -1),
     _flag("language_matches_ip", "device", "The device's languages are spoken in the IP's country",
@@ -246,7 +246,17 @@ _HISTORY = (
     Feature("travel_kmh", "login", "Speed implied by the previous located event and this one (km/h)",
             "login.impossible_travel", at_least(900), 1),
 )
-ASSESS = Schema("assess", _EVENT + _EMAIL + _PHONE + _IP + _DEVICE + _PAYMENT + _SHARING + _HISTORY)
+# Added after the shipped models (signals.automation's kinds): appended, so older models keep their order.
+_AUTOMATION_KINDS = (
+    _flag("automation_crawler", "device", "The user agent is a declared bot (search engine, AI crawler, "
+          "monitoring, scanner, other crawler)", "device.automation", IS_1, 1),
+    _flag("automation_ai_agent", "device", "The user agent is an AI agent's browser or fetcher", "device.automation",
+          IS_1, 1),
+    _flag("native_app", "device", "The user agent is a native app's HTTP stack (okhttp, Dart, CFNetwork): "
+          "not automation"),
+)
+ASSESS = Schema("assess", _EVENT + _EMAIL + _PHONE + _IP + _DEVICE + _PAYMENT + _SHARING + _HISTORY
+                + _AUTOMATION_KINDS)
 
 
 # --------------------------------------------------------------------------- active model

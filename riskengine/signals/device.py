@@ -10,27 +10,11 @@ from importlib import resources
 
 from ua_parser import parse as _ua_parse
 
+from riskengine.signals.automation import automation_signals
+
 # Real user agents stay well under this; longer ones are cut so hostile input can neither
 # slow the regexes down nor bloat the parse cache.
 _MAX_UA = 1024
-
-# ua-parser families of HTTP libraries and command-line tools (not browsers). okhttp/Java
-# are also what a native Android app's own HTTP stack sends: callers with native apps
-# should forward a UA that names the app, or expect these to read as automation.
-_SCRIPT_FAMILIES = frozenset({
-    "Python Requests", "Python aiohttp", "Python-urllib", "curl", "Wget", "Go-http-client",
-    "okhttp", "axios", "Java", "Apache-HttpClient", "libwww-perl", "PostmanRuntime", "Scrapy",
-})
-# Substrings (lowercase) of clients ua-parser does not name, or names as something else.
-_SCRIPT_MARKERS = (
-    "python-requests", "python-httpx", "aiohttp", "python-urllib", "curl/", "wget/",
-    "go-http-client", "okhttp", "axios/", "node-fetch", "undici", "java/", "apache-httpclient",
-    "libwww-perl", "scrapy", "postmanruntime", "guzzlehttp", "dart:io", "httpie", "restsharp",
-)
-_HEADLESS_FAMILIES = frozenset({"HeadlessChrome", "PhantomJS"})
-_HEADLESS_MARKERS = ("headless", "phantomjs", "slimerjs")
-# Browser-automation frameworks sometimes leave their name in the UA of a driven browser.
-_DRIVER_MARKERS = ("selenium", "webdriver", "puppeteer", "playwright")
 
 # ISO 639 codes replaced long ago that old platforms still send.
 _LEGACY_LANG = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv"}
@@ -41,8 +25,8 @@ class DeviceSignals:
     browser: str | None
     browser_major: int | None
     os: str | None
-    automation: bool
-    automation_kind: str | None
+    automation: bool              # a bot, script or driven browser
+    automation_kind: str | None   # signals.automation.KINDS; native_app is a kind but not automation
     ua_missing: bool
     timezone_valid: bool | None
     timezone_matches_ip: bool | None
@@ -57,27 +41,16 @@ class DeviceSignals:
 
 
 @lru_cache(maxsize=10_000)
-def _parse_ua(ua: str) -> tuple[str, int | None, str, str | None]:
-    """(browser family, major version, OS family, automation kind from the UA alone).
-    Cached: the same few thousand user agents make up nearly all traffic."""
+def _parse_ua(ua: str) -> tuple[str, int | None, str]:
+    """(browser family, major version, OS family). Cached: the same few thousand user agents
+    make up nearly all traffic."""
     r = _ua_parse(ua)
     # "Other" (ua-parser's own word) = a UA was sent but names no known browser/OS;
     # None is kept for "no UA at all".
     browser = r.user_agent.family if r.user_agent else "Other"
     major = r.user_agent.major if r.user_agent else None
     os_family = r.os.family if r.os else "Other"
-    low = ua.lower()
-    if any(m in low for m in _DRIVER_MARKERS):
-        kind = "webdriver"
-    elif browser in _HEADLESS_FAMILIES or any(m in low for m in _HEADLESS_MARKERS):
-        kind = "headless"
-    elif (browser in _SCRIPT_FAMILIES or any(m in low for m in _SCRIPT_MARKERS)
-          or (r.device is not None and r.device.family == "Spider")):
-        # "Spider" is ua-parser's device family for crawlers and other declared bots.
-        kind = "script_client"
-    else:
-        kind = None
-    return browser, int(major) if major and major.isdigit() else None, os_family, kind
+    return browser, int(major) if major and major.isdigit() else None, os_family
 
 
 @lru_cache(maxsize=1)
@@ -160,21 +133,19 @@ def device_signals(
     browser: str | None
     major: int | None
     os_family: str | None
-    kind: str | None
     if ua:
-        browser, major, os_family, kind = _parse_ua(ua)
+        browser, major, os_family = _parse_ua(ua)
     else:
-        browser = major = os_family = kind = None
-    if webdriver is True:
-        kind = "webdriver"  # navigator.webdriver: the browser says it is remote-controlled
+        browser = major = os_family = None
+    automation = automation_signals(ua, webdriver)
     country = ip_country.strip().upper() if ip_country else None
     tz_valid, tz_match, tz_generic = _timezone(timezone.strip() if timezone else None, country)
     return DeviceSignals(
         browser=browser,
         browser_major=major,
         os=os_family,
-        automation=kind is not None,
-        automation_kind=kind,
+        automation=automation.automated,
+        automation_kind=automation.kind,
         ua_missing=not ua,
         timezone_valid=tz_valid,
         timezone_matches_ip=tz_match,

@@ -34,23 +34,23 @@ def test_headless_chrome():
     assert (s.automation, s.automation_kind) == (True, "headless")
 
 
-@pytest.mark.parametrize("ua, browser", [
-    ("python-requests/2.31.0", "Python Requests"),
-    ("curl/8.4.0", "curl"),
-    ("Wget/1.21.4", "Wget"),
-    ("Go-http-client/2.0", "Go-http-client"),
-    ("okhttp/4.12.0", "okhttp"),
-    ("Python/3.11 aiohttp/3.9.1", "Python aiohttp"),
-    ("axios/1.6.2", "axios"),
-    ("Java/17.0.2", "Java"),
-    ("Apache-HttpClient/4.5.13 (Java/11.0.16)", "Apache-HttpClient"),
-    ("python-httpx/0.26.0", "Other"),                      # unknown to ua-parser: marker list
-    ("node-fetch/1.0 (+https://github.com/bitinn/node-fetch)", "Other"),
-    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Googlebot"),
+@pytest.mark.parametrize("ua, browser, kind", [
+    ("python-requests/2.31.0", "Python Requests", "http_library"),
+    ("curl/8.4.0", "curl", "http_library"),
+    ("Go-http-client/2.0", "Go-http-client", "http_library"),
+    ("Apache-HttpClient/4.5.13 (Java/11.0.16)", "Apache-HttpClient", "http_library"),
+    ("python-httpx/0.26.0", "Other", "http_library"),
+    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Googlebot", "search_engine"),
 ])
-def test_script_clients(ua, browser):
+def test_automated_clients_carry_their_kind(ua, browser, kind):
+    """signals.automation decides (its own tests hold the corpora); device keeps the bool and the kind."""
     s = dev(ua)
-    assert (s.browser, s.automation, s.automation_kind) == (browser, True, "script_client")
+    assert (s.browser, s.automation, s.automation_kind) == (browser, True, kind)
+
+
+def test_native_app_stack_is_a_kind_but_not_automation():
+    s = dev("okhttp/4.12.0")
+    assert (s.browser, s.automation, s.automation_kind) == ("okhttp", False, "native_app")
 
 
 def test_phantomjs_is_headless():
