@@ -19,9 +19,9 @@ from riskengine.scoring.features import stored_features, vector
 from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe
 from riskengine.scoring.policy import Facts
 from riskengine.scoring.reasons import explain
-from riskengine.signals.device import timezone_countries
 from riskengine.signals.email import check_deliverability
 from riskengine.signals.ip import ip_signals
+from riskengine.signals.locale import timezone_countries
 
 log = logging.getLogger(__name__)
 FUTURE_SLACK = 300.0
@@ -206,7 +206,7 @@ def _facts(req: AssessRequest, obs: Observation, signals_out: dict) -> Facts:
             "ip": _one(s.ip.country if s.ip else None), "declared": _one(req.account.country),
             "phone": _one(s.phone.country if s.phone else None),
             "card": _one(p.country if p else None), "billing": _one(p.billing_country if p else None),
-            "timezone": timezone_countries(d.timezone if d else None),
+            "timezone": timezone_countries(d.timezone if d else None, s.ip.country if s.ip else None),
         },
         signals=signals_out,
         rescore_decision=obs.history.rescore_decision if obs.history else None,

@@ -199,12 +199,14 @@ _DEVICE = (
     _flag("automation_headless", "device", "The user agent is a headless browser", "device.automation", IS_1, 1),
     _flag("automation_script", "device", "The user agent is an HTTP library or command-line client",
           "device.automation", IS_1, 1),
-    _flag("timezone_matches_ip", "device", "The device's time zone is used in the IP's country",
+    _flag("timezone_matches_ip", "device", "The device's time zone is used in the IP's country or is a "
+          "Windows default zone with its offsets (CLDR)",
           "device.timezone_mismatch", IS_0, -1),
-    _flag("language_matches_ip", "device", "The device's languages are spoken in the IP's country",
+    _flag("language_matches_ip", "device", "A device language names the IP's country or is official or "
+          "spoken by >= 20% there (CLDR)",
           "device.language_mismatch", IS_0, -1),
-    _flag("timezone_valid", "device", "The device's time zone is a known zone", "device.timezone_invalid",
-          IS_0, -1),
+    _flag("timezone_valid", "device", "The device's time zone is a known zone (any letter case)",
+          "device.timezone_invalid", IS_0, -1),
     Feature("languages_count", "device", "Languages the device reports"),
 )
 _PAYMENT = (
