@@ -118,7 +118,6 @@ def corpus(key: str, asm: str) -> list[Probe]:
         add(name, request("POST", route, body, **kw))
 
     bodies = valid_bodies(asm)
-    routes = list(bodies)
     for route, body in bodies.items():
         tag = route.replace(asm, "{asm}")
         post(f"valid body {tag}", route, json.dumps(body))
