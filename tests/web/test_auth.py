@@ -74,7 +74,8 @@ def test_no_raw_secret_in_the_database_or_the_log(app, client, config, caplog):
         client.post("/v1/assess", data="{", headers={**headers, "Content-Type": "application/json"})
     with db.begin() as conn:
         storage.revoke_key(conn, "svc0", time.time())
-    assert client.post("/v1/assess", json=signup(), headers={"Authorization": f"Bearer {secrets[0]}"}).status_code == 401
+    revoked = {"Authorization": f"Bearer {secrets[0]}"}
+    assert client.post("/v1/assess", json=signup(), headers=revoked).status_code == 401
     with db.connect() as conn:
         tables = [t for (t,) in conn.execute(text(
             "SELECT name FROM sqlite_master WHERE type = 'table'" if db.dialect.name == "sqlite" else
