@@ -118,7 +118,8 @@ def test_serve_runs_gunicorn_with_shared_metrics(env, tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
     log = proc.stdout.read().decode()
-    assert "Starting gunicorn" in log and "gthread" in log      # the production server, not Flask's
+    # the production server (gunicorn's gthread, answering its own errors in JSON), not Flask's
+    assert "Starting gunicorn" in log and "riskengine.web.server.JsonErrorWorker" in log
 
 
 def test_simulate_writes_a_world(tmp_path):

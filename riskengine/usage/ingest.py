@@ -55,6 +55,8 @@ def parse_batch(raw: bytes) -> UsageBatch:
         raise _named(str(e)) from None
     except msgspec.DecodeError as e:
         raise MalformedBody(f"body is not valid JSON: {e}") from None
+    except RecursionError:        # msgspec skips an unknown member recursively: about 1,000 levels
+        raise MalformedBody("body is nested too deeply") from None
     if b"\\u0000" in raw:      # JSON can carry a NUL only escaped: one scan of the body spares a check per field
         _refuse_nul(batch)
     return batch

@@ -24,17 +24,39 @@ def runtime():
     return current_app.extensions["riskengine"]
 
 
+# No contract body nests more than 4 levels. The bound keeps every later step (pydantic,
+# json.dumps for the idempotency digest) far from Python's recursion limit.
+MAX_NESTING = 64
+TOO_DEEP = f"body is nested too deeply (at most {MAX_NESTING} levels of objects and arrays)"
+
+
 def json_body() -> dict:
     if not request.is_json:
         raise ApiError(415, "send Content-Type: application/json")
     raw = request.get_data(cache=True)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:   # RecursionError: absurd nesting
+    except RecursionError:         # the parser's own limit, about 1,000 levels
+        raise ApiError(400, TOO_DEEP) from None
+    except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(400, f"body is not valid JSON: {e}") from None
     if not isinstance(body, dict):
         raise ApiError(422, "body must be a JSON object", field="body")
+    if nested_deeper_than(body, MAX_NESTING):
+        raise ApiError(400, TOO_DEEP)
     return body
+
+
+def nested_deeper_than(value, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def parse(model: type[BaseModel], body: dict):

@@ -4,18 +4,23 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from gunicorn.http.errors import NoMoreData, ParseException
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from riskengine.errors import Conflict, InvalidInput, MalformedBody, NotFound, RiskengineError, TooLarge
 
 log = logging.getLogger(__name__)
 
 HTTP_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-              503: "unavailable", 500: "internal_error"}
+              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 414: "uri_too_long",
+              415: "unsupported_media_type", 417: "expectation_failed", 422: "validation_error",
+              429: "rate_limited", 431: "header_fields_too_large", 500: "internal_error",
+              501: "not_implemented", 503: "unavailable"}
+# A request the HTTP server cannot parse (request line, headers, chunked framing) is not a
+# body that is not JSON: its 400 says so.
+BAD_REQUEST = "bad_request"
 
 
 class ApiError(Exception):
@@ -32,11 +37,15 @@ DOMAIN_STATUS: dict[type[RiskengineError], int] = {
     InvalidInput: 422, MalformedBody: 400, TooLarge: 413, Conflict: 409, NotFound: 404}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, headers=None):
+def error_document(code: str, message: str, field: str | None = None) -> dict:
     detail = {"code": code, "message": message}
     if field is not None:
         detail["field"] = field
-    resp = jsonify({"error": detail})
+    return {"error": detail}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, headers=None):
+    resp = jsonify(error_document(code, message, field))
     resp.status_code = status
     for k, v in (headers or {}).items():
         resp.headers[k] = v
@@ -83,7 +92,19 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):
         status = e.code or 500
-        return error_response(status, HTTP_CODES.get(status, "error"), e.description or e.name)
+        headers = {}
+        if isinstance(e, MethodNotAllowed) and e.valid_methods:
+            headers["Allow"] = ", ".join(sorted(e.valid_methods))
+        return error_response(status, HTTP_CODES.get(status, "error"), e.description or e.name, headers=headers)
+
+    @app.errorhandler(ParseException)
+    def _framing(e: ParseException):
+        # gunicorn parses a chunked body only as the view reads it: bad framing surfaces here.
+        return error_response(400, BAD_REQUEST, f"the request is not valid HTTP: {e}"[:300])
+
+    @app.errorhandler(NoMoreData)
+    def _cut_short(e: NoMoreData):
+        return error_response(400, BAD_REQUEST, "the request body ended before its announced length")
 
     @app.errorhandler(SQLAlchemyError)
     def _database(e: SQLAlchemyError):

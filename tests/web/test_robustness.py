@@ -402,7 +402,10 @@ def nested(depth: int, kind: str) -> str:
     return ("[" * depth + "]" * depth) if kind == "array" else ('{"a":' * depth + "1" + "}" * depth)
 
 
-@pytest.mark.parametrize("route", ["/v1/assess", "/v1/labels", "/v1/assessments/asm_x/challenge"])
+JSON_ROUTES = ["/v1/assess", "/v1/usage", "/v1/labels", "/v1/assessments/asm_x/challenge"]
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
 @pytest.mark.parametrize("depth", [1_000, 10_000, 100_000])
 @pytest.mark.parametrize("kind", ["array", "object"])
 def test_deeply_nested_json_is_a_clean_4xx(client, auth, route, depth, kind):
@@ -410,6 +413,35 @@ def test_deeply_nested_json_is_a_clean_4xx(client, auth, route, depth, kind):
     resp = post_raw(client, route, nested(depth, kind), auth)
     check(resp, route=route)
     assert resp.status_code in (400, 413, 422), resp.status_code
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
+@pytest.mark.parametrize("depth", [65, 1_000, 100_000])
+@pytest.mark.parametrize("where", ["body", "member", "record"])
+def test_deep_nesting_is_400_saying_so_on_every_route(client, auth, route, depth, where):
+    """msgspec (the usage decoder) raised RecursionError while skipping an unknown member
+    nested 1,000 levels: /v1/usage answered 500."""
+    if where == "record" and route != "/v1/usage":
+        pytest.skip("records are /v1/usage's")
+    raw = nested(depth, "object")
+    if where == "member":
+        raw = '{"extra": ' + raw + ', "records": [], "account_id": "a", "outcome": "passed"}'
+    elif where == "record":
+        raw = ('{"records": [{"account_id": "a", "occurred_at": "2026-11-20T10:00:00Z", "extra": '
+               + raw + "}]}")
+    resp = post_raw(client, route, raw, auth)
+    out = check(resp, route=route)
+    if route == "/v1/usage" and depth < 1_000:     # msgspec skips what it ignores, to its own limit
+        assert resp.status_code in (202, 400, 422), (resp.status_code, out)
+        return
+    assert resp.status_code == 400 and "nested too deeply" in out["error"]["message"], (resp.status_code, out)
+
+
+def test_nesting_up_to_the_bound_is_accepted(client, auth):
+    raw = dumps(signup("acct_nest"))[:-1] + ', "extra": ' + nested(63, "array") + "}"
+    assert post_raw(client, "/v1/assess", raw, auth).status_code == 200
+    raw = dumps(signup("acct_nest"))[:-1] + ', "extra": ' + nested(64, "array") + "}"
+    assert post_raw(client, "/v1/assess", raw, auth).status_code == 400
 
 
 @pytest.mark.parametrize("depth", [500, 900, 1_000, 10_000])
@@ -600,6 +632,18 @@ def test_wrong_method_or_route_answers_in_the_error_shape(client, auth, method, 
     resp = client.open(path, method=method, headers=auth, json={})
     check(resp, route=path)
     assert resp.status_code in (404, 405)
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("GET", "/v1/assess", "OPTIONS, POST"), ("PUT", "/v1/usage", "OPTIONS, POST"),
+    ("DELETE", "/v1/accounts/acct_1", "GET, HEAD, OPTIONS"), ("GET", "/v1/assessments/x/challenge", "OPTIONS, POST"),
+    ("POST", "/healthz", "GET, HEAD, OPTIONS"), ("PATCH", "/openapi.json", "GET, HEAD, OPTIONS"),
+])
+def test_405_carries_allow(client, auth, method, path, allow):
+    """Contract v1.1: 405 answers carry Allow (the JSON error handler dropped werkzeug's)."""
+    resp = client.open(path, method=method, headers=auth, json={})
+    assert check(resp, route=path)["error"]["code"] == "method_not_allowed"
+    assert resp.status_code == 405 and resp.headers.get("Allow") == allow, dict(resp.headers)
 
 
 @pytest.mark.parametrize("header", ["", "Bearer", "Bearer ", "Bearer  ", "bearer x", "Basic dXNlcjpwYXNz",
