@@ -42,7 +42,7 @@ class RateLimiter:
     def check(self, key_name: str, group: str) -> None:
         """Count one request of `key_name` on `group`; raise the contract's 429 when over the limit."""
         item = self.limits.get(group)
-        if item is None or time.monotonic() < self._open_until:
+        if item is None or self.is_open():
             return
         try:
             if self.limiter.hit(item, key_name, group):
@@ -55,6 +55,10 @@ class RateLimiter:
         raise ApiError(429, f"rate limit of {item} for `{group}` routes exceeded; retry in {reset} s", headers={
             "Retry-After": str(reset), "RateLimit-Limit": str(item.amount),
             "RateLimit-Remaining": str(stats.remaining), "RateLimit-Reset": str(reset)})
+
+    def is_open(self) -> bool:
+        """True while the breaker keeps the store out of requests."""
+        return time.monotonic() < self._open_until
 
     def _trip(self, error: Exception) -> None:
         with self._lock:
