@@ -183,23 +183,24 @@ def ingest_once(db, batch: UsageBatch, hasher: Hasher, folder: LinkFolder | None
     and a retry with the same `body_hash` gets the first result (Conflict for another body).
     Its links wait for the workers' folder (usage_links.start_folder); once `fold_after` batches
     wait (no folder runs, or it fails), the request folds them itself."""
-    if batch.batch_id is not None:
+    batch_id = batch.batch_id
+    if batch_id is not None:
         with db.connect() as conn:
-            stored = storage.stored_batch(conn, batch.batch_id)
+            stored = storage.stored_batch(conn, batch_id)
         if stored is not None:
-            return _replayed(batch.batch_id, stored, body_hash)
+            return _replayed(batch_id, stored, body_hash)
     rows, uses = to_rows(batch, hasher, now)
     try:
         with storage.writing(db, storage.BULK_WAIT_MS / 1000, storage.BULK_POLL_S) as conn:
-            if batch.batch_id is not None and not storage.claim_batch(conn, batch.batch_id, body_hash, len(rows),
-                                                                      time.time()):
+            if batch_id is not None and not storage.claim_batch(conn, batch_id, body_hash, len(rows), time.time()):
                 raise _AlreadyStored
             waiting = storage.insert_usage(conn, rows, pack(uses), time.time())
     except _AlreadyStored:
         with db.connect() as conn:
-            stored = storage.stored_batch(conn, batch.batch_id)
-        assert stored is not None       # claimed by a committed twin; batches are never deleted
-        return _replayed(batch.batch_id, stored, body_hash)
+            stored = storage.stored_batch(conn, batch_id or "")
+        if stored is None:      # cannot happen: a committed twin claimed it, and batches are never deleted
+            raise
+        return _replayed(batch_id or "", stored, body_hash)
     if waiting >= fold_after:
         (folder or LinkFolder(db, hasher)).fold()
     return Ingested(len(rows), False)

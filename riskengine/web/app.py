@@ -9,8 +9,8 @@ from riskengine.config import Config, parse_rate_limits
 from riskengine.runtime import Runtime
 from riskengine.web import api, errors, ops
 from riskengine.web.auth import KeyCache
-from riskengine.web.ratelimit import RateLimiter
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
+from riskengine.web.ratelimit import RateLimiter
 
 
 def create_app(config: Config | dict | None = None, runtime: Runtime | None = None) -> Flask:
