@@ -50,7 +50,8 @@ def call(base: str, path: str, secret: str, body=None, timeout: float = 10.0) ->
 
 
 def cli(env: dict, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-c", CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", CLI, *args], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(env["RISKENGINE_HASH_KEY_FILE"]))  # not a checkout: -c puts cwd first
     if out.returncode:
         raise SystemExit(f"riskengine {' '.join(args)} failed: {out.stderr.strip()}")
     return out.stdout.strip()
@@ -58,7 +59,8 @@ def cli(env: dict, *args: str) -> str:
 
 def serve(env: dict, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "--port", str(port), "--workers", "2",
-                             "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=os.path.dirname(env["RISKENGINE_HASH_KEY_FILE"]))  # not a checkout: -c puts cwd first
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -102,7 +104,7 @@ def revocation_delay(base: str, env: dict, name: str, secret: str, watch: float)
         while not done.is_set():
             status = call(base, "/v1/accounts/nobody", secret)
             now = time.monotonic()
-            if status == 404 and revoked_at[0]:
+            if status not in (0, 401) and revoked_at[0]:     # 404 or 429: the key was accepted
                 with lock:
                     last_ok[0] = max(last_ok[0], now)
     threads = [threading.Thread(target=watcher) for _ in range(16)]

@@ -172,9 +172,11 @@ def test_two_replicas_on_one_postgresql(served_env, db_url):
         for r in replicas:
             r.wait_ready()
         bases = [r.base for r in replicas]
+        # first, while the machine is quiet: a Redis answer slowed past its 20 ms timeout by the
+        # writers' load opens the breaker, and requests then pass uncounted for 5 s (by design)
+        _shared_rate_limit(bases, secret)
         _writes_across(db_url, bases, secret)
         _batches_across(db_url, bases, secret)
-        _shared_rate_limit(bases, secret)
         _one_folder_at_a_time(db_url)
         _revocation_seen_by_both(bases, secret, name)
     finally:
