@@ -175,6 +175,9 @@ def test_same_batch_id_and_body_is_stored_once(client, app, auth):
     assert first.json == {"accepted": 5, "batch_id": "b-1", "duplicate": False}
     assert again.json == {"accepted": 5, "batch_id": "b-1", "duplicate": True}
     assert count(app, "SELECT COUNT(*) FROM usagerecord") == 5
+    doc = client.get("/openapi.json").json["components"]["schemas"]
+    assert {"type": "string", "maxLength": 128, "minLength": 1} in doc["UsageBatch"]["properties"]["batch_id"]["anyOf"]
+    assert {"batch_id", "duplicate"} <= set(doc["UsageAccepted"]["properties"])
 
 
 def test_same_batch_id_with_another_body_is_a_conflict(client, app, auth):
