@@ -149,7 +149,8 @@ def parse_rate_limits(value: str) -> dict[str, RateLimitItem]:
 
 
 def _rate_limits(value):
-    parse_rate_limits(value)
+    if value is not None:
+        parse_rate_limits(value)
     return value
 
 
@@ -234,8 +235,8 @@ class Config:
     webhook_secret: str | None = field(default=None, repr=False)   # signs `rescore --webhook` POSTs
     # while the database cannot be reached, a key checked within this long keeps working
     key_outage_seconds: Annotated[float, _number(float, "seconds", least=0)] = 60.0
-    # per API key and route group; see parse_rate_limits
-    rate_limits: Annotated[str, BeforeValidator(_rate_limits)] = DEFAULT_RATE_LIMITS
+    # per API key and route group (see parse_rate_limits); None: the policy's, else the defaults
+    rate_limits: Annotated[str | None, BeforeValidator(_rate_limits)] = None
     # shared rate-limit counters for several workers and replicas; None: per process
     redis_url: Annotated[str | None, BeforeValidator(_redis_url)] = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)

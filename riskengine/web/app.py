@@ -5,7 +5,7 @@ import time
 
 from flask import Flask, g, request
 
-from riskengine.config import Config, parse_rate_limits
+from riskengine.config import DEFAULT_RATE_LIMITS, Config, parse_rate_limits
 from riskengine.runtime import Runtime
 from riskengine.web import api, errors, ops
 from riskengine.web.auth import KeyCache
@@ -20,7 +20,8 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
     state = runtime or Runtime.build(cfg)
     app.extensions["riskengine"] = state
     app.extensions["riskengine.keys"] = KeyCache(cfg.key_cache_seconds, cfg.key_outage_seconds)
-    app.extensions["riskengine.limits"] = RateLimiter(parse_rate_limits(cfg.rate_limits), cfg.redis_url,
+    limits = cfg.rate_limits or state.policy.rate_limits or DEFAULT_RATE_LIMITS
+    app.extensions["riskengine.limits"] = RateLimiter(parse_rate_limits(limits), cfg.redis_url,
                                                       cfg.extra.get("rate_limit_prefix", "riskengine"))
     MODEL_INFO.labels(state.model.version if state.model else "none", state.policy.version).set(1)
     errors.register(app)

@@ -208,3 +208,18 @@ def test_concurrent_twins_store_one_batch(app, auth):
     assert [r.status_code for r in answers] == [202] * 6
     assert sorted(r.json["duplicate"] for r in answers) == [False] + [True] * 5
     assert count(app, "SELECT COUNT(*) FROM usagerecord") == 50
+
+
+def test_rate_limits_from_the_policy_file_and_the_environment_over_it(config, tmp_path):
+    from riskengine.config import DEFAULT_POLICY
+    from riskengine.scoring.policy import Policy, PolicyError
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY.read_text() + '\n[rate_limits]\nread = "2/minute"\n')
+    for settings, passed in (({}, 2), ({"rate_limits": "read=3/minute"}, 3)):
+        app = make_app(config, policy_path=str(policy), **settings)
+        auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, f'k{passed}', None)}"}
+        codes, _ = _reads_until_429(app.test_client(), auth, 4)
+        assert codes == [404] * passed + [429] * (4 - passed)
+        app.extensions["riskengine"].close()
+    with pytest.raises(PolicyError, match="rate_limits: '2/fortnight' for read"):
+        Policy.parse({"version": "x", "rate_limits": {"read": "2/fortnight"}})
