@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from limits import RateLimitItem
+from limits import parse as parse_limit
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from pydantic.dataclasses import dataclass
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +49,9 @@ ENV_NAMES = {
     "usage_fold_seconds": "RISKENGINE_USAGE_FOLD_SECONDS",
     "active_model_path": "RISKENGINE_ACTIVE_MODEL",
     "webhook_secret": "RISKENGINE_WEBHOOK_SECRET",
+    "key_outage_seconds": "RISKENGINE_KEY_OUTAGE_SECONDS",
+    "rate_limits": "RISKENGINE_RATE_LIMITS",
+    "redis_url": "RISKENGINE_REDIS_URL",
 }
 DATABASE_URL = ENV_NAMES["database_url"]
 
@@ -122,6 +127,39 @@ def _dns_server(value):
     return value
 
 
+RATE_LIMIT_GROUPS = ("assess", "usage", "labels", "read")
+# Generous: far above what one well-behaved caller sends, low enough that one runaway key
+# cannot saturate a replica alone (one process assesses some hundreds a second).
+DEFAULT_RATE_LIMITS = "assess=1000/second;usage=50/second;labels=200/second;read=1000/second"
+
+
+def parse_rate_limits(value: str) -> dict[str, RateLimitItem]:
+    """`group=N/unit;...` (e.g. `assess=300/second;usage=50/second`) as limits' items; groups not
+    named keep their default."""
+    out = {} if value == DEFAULT_RATE_LIMITS else parse_rate_limits(DEFAULT_RATE_LIMITS)
+    for part in filter(None, (p.strip() for p in str(value).split(";"))):
+        group, eq, limit = (x.strip() for x in part.partition("="))
+        if not eq or group not in RATE_LIMIT_GROUPS:
+            raise ValueError(f"{part!r} is not group=N/unit with a group among {', '.join(RATE_LIMIT_GROUPS)}")
+        try:
+            out[group] = parse_limit(limit)
+        except ValueError:
+            raise ValueError(f"{limit!r} for {group} is not a rate such as 300/second or 1000/minute") from None
+    return out
+
+
+def _rate_limits(value):
+    if value is not None:
+        parse_rate_limits(value)
+    return value
+
+
+def _redis_url(value):
+    if value is not None and urlsplit(str(value)).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError(f"{value!r} is not a redis:// URL (e.g. redis://127.0.0.1:6379/0)")
+    return value
+
+
 DATABASE_SCHEMES = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite",
                     "postgresql": "postgresql", "postgresql+psycopg": "postgresql"}
 
@@ -181,8 +219,8 @@ class Config:
     hash_key_file: Annotated[str, BeforeValidator(_key_file)] = "riskengine-hash.key"
     # bound on any one database wait in the request path
     db_timeout_ms: Annotated[int, _number(int, "milliseconds", least=1)] = 500
-    # how long a verified API key is trusted without a lookup
-    key_cache_seconds: Annotated[float, _number(float, "seconds", least=0)] = 5.0
+    # how long a verified API key is trusted before it is checked again (revocation delay)
+    key_cache_seconds: Annotated[float, _number(float, "seconds", least=0)] = 0.5
     # >0: check signup emails' MX records within this budget
     email_dns_timeout_ms: Annotated[int, _number(int, "milliseconds", least=0)] = 0
     # "host" or "host:port"; default: the system resolver
@@ -195,6 +233,12 @@ class Config:
     usage_fold_batches: Annotated[int, _number(int, "batches", least=1)] = 64
     usage_fold_seconds: Annotated[float, _number(float, "seconds", least=0, above=True)] = 5.0
     webhook_secret: str | None = field(default=None, repr=False)   # signs `rescore --webhook` POSTs
+    # while the database cannot be reached, a key checked within this long keeps working
+    key_outage_seconds: Annotated[float, _number(float, "seconds", least=0)] = 60.0
+    # per API key and route group (see parse_rate_limits); None: the policy's, else the defaults
+    rate_limits: Annotated[str | None, BeforeValidator(_rate_limits)] = None
+    # shared rate-limit counters for several workers and replicas; None: per process
+    redis_url: Annotated[str | None, BeforeValidator(_redis_url)] = field(default=None, repr=False)
     extra: dict = field(default_factory=dict)
 
     @classmethod

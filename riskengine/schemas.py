@@ -108,6 +108,9 @@ class AssessRequest(Body):
 
 class UsageAccepted(BaseModel):
     accepted: int
+    # present when the batch was sent with a batch_id; duplicate: answered from the first call
+    batch_id: str | None = None
+    duplicate: bool | None = None
 
 
 class Reason(BaseModel):

@@ -35,14 +35,15 @@ def test_every_variable_is_read_and_typed(clean_env, tmp_path):
              "model_path": str(model), "active_model_path": str(active), "policy_path": str(DEFAULT_POLICY),
              "hash_key": "k" * 16, "hash_key_file": str(tmp_path / "k"), "db_timeout_ms": "250",
              "key_cache_seconds": "1.5", "email_dns_timeout_ms": "300", "email_dns_server": "127.0.0.1:53",
-             "usage_fold_batches": "8", "usage_fold_seconds": "0.5", "webhook_secret": "w"}
+             "usage_fold_batches": "8", "usage_fold_seconds": "0.5", "webhook_secret": "w",
+             "key_outage_seconds": "30", "rate_limits": "assess=5/second", "redis_url": "redis://127.0.0.1:6379/3"}
     assert set(given) == set(ENV_NAMES)          # the test covers every variable there is
     for name, value in given.items():
         clean_env.setenv(ENV_NAMES[name], value)
     cfg = Config.from_env()
     assert (cfg.db_timeout_ms, cfg.key_cache_seconds, cfg.email_dns_timeout_ms) == (250, 1.5, 300)
-    assert (cfg.usage_fold_batches, cfg.usage_fold_seconds) == (8, 0.5)
-    strings = {k: v for k, v in given.items() if k not in {"db_timeout_ms", "key_cache_seconds",
+    assert (cfg.usage_fold_batches, cfg.usage_fold_seconds, cfg.key_outage_seconds) == (8, 0.5, 30)
+    strings = {k: v for k, v in given.items() if k not in {"db_timeout_ms", "key_cache_seconds", "key_outage_seconds",
                                                             "email_dns_timeout_ms", "usage_fold_batches",
                                                             "usage_fold_seconds"}}
     assert {k: getattr(cfg, k) for k in strings} == strings
@@ -57,6 +58,9 @@ def test_empty_values_count_as_unset_and_names_are_exact(clean_env):
 
 @pytest.mark.parametrize("var, value, says", [
     ("RISKENGINE_DB_TIMEOUT_MS", "fast", "'fast' is not a whole number of milliseconds"),
+    ("RISKENGINE_RATE_LIMITS", "assess=300/sec", "'300/sec' for assess is not a rate such as 300/second"),
+    ("RISKENGINE_RATE_LIMITS", "login=3/second", "'login=3/second' is not group=N/unit"),
+    ("RISKENGINE_REDIS_URL", "127.0.0.1:6379", "is not a redis:// URL"),
     ("RISKENGINE_DB_TIMEOUT_MS", "2.5", "'2.5' is not a whole number of milliseconds"),
     ("RISKENGINE_DB_TIMEOUT_MS", "0", "'0' is not a whole number of milliseconds of at least 1"),
     ("RISKENGINE_EMAIL_DNS_TIMEOUT_MS", "-1", "'-1' is not a whole number of milliseconds of at least 0"),

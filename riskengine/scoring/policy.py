@@ -45,7 +45,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from riskengine.config import DEFAULT_POLICY
+from riskengine.config import DEFAULT_POLICY, parse_rate_limits
 
 SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
 LIST_FIELDS = ("emails", "domains", "ip_ranges", "device_ids", "card_fingerprints", "accounts")
@@ -227,6 +227,8 @@ class Policy:
     region_actions: dict = field(default_factory=dict)
     challenges: dict = field(default_factory=lambda: {"default": ["email_verification"]})
     rules: list[Rule] = field(default_factory=list)
+    # `group=N/unit;...` from the [rate_limits] table; RISKENGINE_RATE_LIMITS wins over it
+    rate_limits: str | None = None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Policy:
@@ -261,6 +263,7 @@ class Policy:
             restricted=countries, region_actions=regions,
             challenges=raw.get("challenges", {"default": ["email_verification"]}),
             rules=[_parse_rule(r, i) for i, r in enumerate(raw.get("rules", []))],
+            rate_limits=_rate_limits(raw.get("rate_limits")),
         )
 
     def decide(self, facts: Facts, model_decision: str | None) -> Verdict:
@@ -358,3 +361,15 @@ def _parse_rule(raw: dict, i: int) -> Rule:
         if "signal" not in cond or len(ops) != 1:
             raise PolicyError(f"{where}.when[{j}]: needs `signal` and exactly one of {', '.join(OPS)}")
     return Rule(name=raw["name"], action=raw["action"], when=when, event=raw.get("event"))
+
+
+def _rate_limits(table: dict | None) -> str | None:
+    """The [rate_limits] table (`assess = "300/second"`) in RISKENGINE_RATE_LIMITS' form."""
+    if table is None:
+        return None
+    text = ";".join(f"{group}={limit}" for group, limit in table.items())
+    try:
+        parse_rate_limits(text)
+    except ValueError as e:
+        raise PolicyError(f"rate_limits: {e}") from None
+    return text

@@ -61,9 +61,11 @@ from riskengine.storage.sqlite import (
 from riskengine.storage.usage import (
     PENDING,
     USAGE_COLUMNS,
+    claim_batch,
     delete_pending_links,
     insert_usage,
     pending_links,
+    stored_batch,
     usage_fingerprints,
     usage_window,
 )
@@ -76,5 +78,6 @@ __all__ = [
     "find_by_event_id", "finish_run", "insert_key", "insert_many", "insert_usage", "key_by_hash",
     "latest_event_features", "latest_labels", "least_greatest", "link_rows", "linked_accounts", "list_keys",
     "make_engine", "optimize", "pending_links", "ping", "read_history", "record", "revoke_key", "start_run",
+    "stored_batch", "claim_batch",
     "unfinished_run", "upsert_links", "usage_fingerprints", "usage_window", "write_rescores", "writing",
 ]

@@ -7,8 +7,10 @@ import itertools
 import os
 import threading
 import time
+import zlib
 from contextlib import contextmanager
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -99,9 +101,14 @@ def writing(engine: Engine, timeout_s: float, poll_s: float = 0.0002):
 
 @contextmanager
 def alone(engine: Engine, name: str):
-    """True when no other process on this machine holds `name` for this SQLite database (then
-    this one does, until the block ends); False at once otherwise. Always True on PostgreSQL,
-    whose callers must be safe when run side by side."""
+    """True when no other process holds `name` for this database (then this one does, until the
+    block ends); False at once otherwise. SQLite: a file lock, one machine. PostgreSQL: a session
+    advisory lock, across replicas; it ends with its connection, so if that drops another
+    process takes over (callers must still be safe when run side by side)."""
+    if engine.dialect.name == "postgresql":
+        with _advisory(engine, name) as mine:
+            yield mine
+        return
     path = _sqlite_file(engine)
     if path is None:
         yield True
@@ -116,6 +123,23 @@ def alone(engine: Engine, name: str):
         yield True
     finally:
         os.close(fd)      # releases the lock
+
+
+@contextmanager
+def _advisory(engine: Engine, name: str):
+    key = zlib.crc32(f"riskengine.{name}".encode())
+    with engine.connect() as conn:
+        mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        conn.commit()       # the lock is the session's: no transaction stays open while it is held
+        try:
+            yield mine
+        finally:
+            if mine:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except SQLAlchemyError:      # the connection is gone, and the lock with it
+                    pass
 
 
 @contextmanager

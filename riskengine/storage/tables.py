@@ -161,6 +161,15 @@ class UsageRecord(SQLModel, table=True):
     reasoning: bool | None = None
 
 
+class UsageBatch(SQLModel, table=True):
+    """A usage batch sent with a batch_id: its body's hash and result, written in the same
+    transaction as its records, so a retried batch is answered from here, never stored twice."""
+    batch_id: str = Field(primary_key=True, max_length=128)
+    body_hash: str = Field(max_length=64)
+    accepted: int
+    created_ts: float
+
+
 class RescoreRun(SQLModel, table=True):
     """One run of the re-scoring job; an unfinished run is resumed, not repeated."""
     id: str = Field(primary_key=True, max_length=40)

@@ -1,13 +1,14 @@
 """Usage records and the batches of links that wait to be folded."""
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from riskengine.storage.sqlite import insert_many
-from riskengine.storage.tables import PendingLinks, UsageRecord, table_of
+from riskengine.storage.tables import PendingLinks, UsageBatch, UsageRecord, table_of
 
 PENDING = table_of(PendingLinks)
+BATCHES = table_of(UsageBatch)
 
 
 USAGE_COLUMNS = ("account_id", "occurred_ts", "ip", "device", "api_key_id", "model", "requests", "input_tokens",
@@ -26,6 +27,20 @@ def insert_usage(conn: Connection, rows: list[tuple], uses: bytes, t: float) -> 
         conn.execute(table_of(UsageRecord).insert(), [dict(zip(USAGE_COLUMNS, r, strict=True)) for r in rows])
     conn.execute(PENDING.insert(), {"created_ts": t, "uses": uses})
     return conn.execute(text("SELECT COUNT(*) FROM pendinglinks")).scalar_one()
+
+
+def stored_batch(conn: Connection, batch_id: str) -> tuple[str, int] | None:
+    """(body hash, records accepted) of a batch already stored under `batch_id`."""
+    row = conn.execute(select(BATCHES.c.body_hash, BATCHES.c.accepted).where(BATCHES.c.batch_id == batch_id)).first()
+    return None if row is None else (row.body_hash, row.accepted)
+
+
+def claim_batch(conn: Connection, batch_id: str, body_hash: str, accepted: int, t: float) -> bool:
+    """Record the batch in the caller's (the records') transaction. False when a batch with this id
+    is already stored: on PostgreSQL a concurrent twin's insert waits here until the first commits."""
+    return conn.execute(text(
+        "INSERT INTO usagebatch (batch_id, body_hash, accepted, created_ts) VALUES (:b, :h, :n, :t) "
+        "ON CONFLICT (batch_id) DO NOTHING"), {"b": batch_id, "h": body_hash, "n": accepted, "t": t}).rowcount == 1
 
 
 def pending_links(conn: Connection, limit: int) -> list[tuple[int, bytes]]:

@@ -5,16 +5,17 @@ The batch schema is a msgspec Struct, not a pydantic model like the other bodies
 without building Python dicts first (scripts/bench_ingest.py shows the split)."""
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import msgspec
 from msgspec import Meta
 
 from riskengine import storage
-from riskengine.errors import InvalidInput, MalformedBody, RiskengineError, TooLarge
+from riskengine.errors import Conflict, InvalidInput, MalformedBody, RiskengineError, TooLarge
 from riskengine.hashing import Hasher
 from riskengine.schemas import canonical_ip
 from riskengine.usage.links import LinkFolder, pack
@@ -39,6 +40,17 @@ class UsageRecordIn(msgspec.Struct, forbid_unknown_fields=False):
 
 class UsageBatch(msgspec.Struct, forbid_unknown_fields=False):
     records: Annotated[list[UsageRecordIn], Meta(min_length=1, max_length=MAX_USAGE_RECORDS)]
+    # The same id with the same body is answered from the first call, never stored twice.
+    batch_id: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+
+
+class Ingested(NamedTuple):
+    accepted: int
+    duplicate: bool
+
+
+class _AlreadyStored(Exception):
+    """A twin of this batch committed first: roll this one back."""
 
 
 # strict=False: the same lax coercions the pydantic bodies allow ("5" and 5.0 for 5).
@@ -57,6 +69,8 @@ def parse_batch(raw: bytes) -> UsageBatch:
         raise MalformedBody(f"body is not valid JSON: {e}") from None
     except RecursionError:        # msgspec skips an unknown member recursively: about 1,000 levels
         raise MalformedBody("body is nested too deeply") from None
+    if batch.batch_id is not None and "\x00" in batch.batch_id:
+        raise InvalidInput("batch_id must not contain NUL (\\u0000) characters", field="batch_id")
     if b"\\u0000" in raw:      # JSON can carry a NUL only escaped: one scan of the body spares a check per field
         _refuse_nul(batch)
     return batch
@@ -157,11 +171,44 @@ def _ip(i: int, raw: str, seen: dict[str, str]) -> str:
 
 def ingest(db, batch: UsageBatch, hasher: Hasher, folder: LinkFolder | None = None, fold_after: int = 1,
            now: float | None = None) -> int:
-    """Store a batch whole. Its links wait for the workers' folder (usage_links.start_folder); once
-    `fold_after` batches wait (no folder runs, or it fails), the request folds them itself."""
+    """Store a batch whole (see ingest_once); the number of records accepted."""
+    return ingest_once(db, batch, hasher, folder, fold_after, now).accepted
+
+
+def body_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def ingest_once(db, batch: UsageBatch, hasher: Hasher, folder: LinkFolder | None = None, fold_after: int = 1,
+                now: float | None = None, body_hash: str = "") -> Ingested:
+    """Store a batch whole. With a batch_id, at most once: the batch row commits with the records,
+    and a retry with the same `body_hash` gets the first result (Conflict for another body).
+    Its links wait for the workers' folder (usage_links.start_folder); once `fold_after` batches
+    wait (no folder runs, or it fails), the request folds them itself."""
+    batch_id = batch.batch_id
+    if batch_id is not None:
+        with db.connect() as conn:
+            stored = storage.stored_batch(conn, batch_id)
+        if stored is not None:
+            return _replayed(batch_id, stored, body_hash)
     rows, uses = to_rows(batch, hasher, now)
-    with storage.writing(db, storage.BULK_WAIT_MS / 1000, storage.BULK_POLL_S) as conn:
-        waiting = storage.insert_usage(conn, rows, pack(uses), time.time())
+    try:
+        with storage.writing(db, storage.BULK_WAIT_MS / 1000, storage.BULK_POLL_S) as conn:
+            if batch_id is not None and not storage.claim_batch(conn, batch_id, body_hash, len(rows), time.time()):
+                raise _AlreadyStored
+            waiting = storage.insert_usage(conn, rows, pack(uses), time.time())
+    except _AlreadyStored:
+        with db.connect() as conn:
+            stored = storage.stored_batch(conn, batch_id or "")
+        if stored is None:      # cannot happen: a committed twin claimed it, and batches are never deleted
+            raise
+        return _replayed(batch_id or "", stored, body_hash)
     if waiting >= fold_after:
         (folder or LinkFolder(db, hasher)).fold()
-    return len(rows)
+    return Ingested(len(rows), False)
+
+
+def _replayed(batch_id: str, stored: tuple[str, int], body_hash: str) -> Ingested:
+    if stored[0] != body_hash:
+        raise Conflict(f"batch_id {batch_id!r} was already used for another body", field="batch_id")
+    return Ingested(stored[1], True)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from riskengine import storage
 from riskengine.schemas import AssessRequest, ChallengeRequest, LabelRequest
 from riskengine.scoring.assess import assess
-from riskengine.usage.ingest import ingest, parse_batch
+from riskengine.usage.ingest import body_digest, ingest_once, parse_batch
 from riskengine.web.auth import require
 from riskengine.web.errors import ApiError, from_validation
 from riskengine.web.metrics import DECISIONS
@@ -87,9 +87,13 @@ def usage_route():
     state = runtime()
     if not request.is_json:
         raise ApiError(415, "send Content-Type: application/json")
-    accepted = ingest(state.db, parse_batch(request.get_data(cache=False)), state.hasher, state.folder,
-                      state.config.usage_fold_batches)
-    return jsonify({"accepted": accepted}), 202
+    raw = request.get_data(cache=False)
+    batch = parse_batch(raw)
+    result = ingest_once(state.db, batch, state.hasher, state.folder, state.config.usage_fold_batches,
+                         body_hash=body_digest(raw) if batch.batch_id is not None else "")
+    if batch.batch_id is None:
+        return jsonify({"accepted": result.accepted}), 202
+    return jsonify({"accepted": result.accepted, "batch_id": batch.batch_id, "duplicate": result.duplicate}), 202
 
 
 @bp.post("/labels")

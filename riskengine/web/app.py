@@ -5,11 +5,12 @@ import time
 
 from flask import Flask, g, request
 
-from riskengine.config import Config
+from riskengine.config import DEFAULT_RATE_LIMITS, Config, parse_rate_limits
 from riskengine.runtime import Runtime
 from riskengine.web import api, collector, errors, ops
 from riskengine.web.auth import KeyCache
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
+from riskengine.web.ratelimit import RateLimiter
 
 
 def create_app(config: Config | dict | None = None, runtime: Runtime | None = None) -> Flask:
@@ -18,7 +19,10 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
     app.config["MAX_CONTENT_LENGTH"] = cfg.usage_max_body_bytes
     state = runtime or Runtime.build(cfg)
     app.extensions["riskengine"] = state
-    app.extensions["riskengine.keys"] = KeyCache(cfg.key_cache_seconds)
+    app.extensions["riskengine.keys"] = KeyCache(cfg.key_cache_seconds, cfg.key_outage_seconds)
+    limits = cfg.rate_limits or state.policy.rate_limits or DEFAULT_RATE_LIMITS
+    app.extensions["riskengine.limits"] = RateLimiter(parse_rate_limits(limits), cfg.redis_url,
+                                                      cfg.extra.get("rate_limit_prefix", "riskengine"))
     MODEL_INFO.labels(state.model.version if state.model else "none", state.policy.version).set(1)
     errors.register(app)
     # An encoded slash in an id must not be merged and redirected to another resource.

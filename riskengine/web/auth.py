@@ -1,7 +1,10 @@
-"""Checks API keys per request (riskengine.apikeys makes and hashes them).
+"""Checks API keys per request (riskengine.apikeys makes and hashes them), then the key's rate limit.
 
-Verified keys are cached briefly, so a login keeps being answered while the database is
-down; revocation takes effect within `key_cache_seconds`."""
+A verified key is re-checked against the database at most every `key_cache_seconds` (0.5 s
+by default: one indexed read of the key's row per key and worker, so a revoked key is refused
+by every worker of every replica within a second). While the database cannot be reached, a
+key keeps working for `key_outage_seconds` (60) after its last successful check; a key seen
+revoked never works again in this process, whatever the database says later."""
 from __future__ import annotations
 
 import threading
@@ -17,54 +20,73 @@ from riskengine.apikeys import hash_secret
 from riskengine.web.errors import ApiError
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Entry:
     name: str
     scopes: frozenset
     revoked: bool
-    checked: float
+    checked: float      # monotonic time of the last successful database check
 
 
 class KeyCache:
-    def __init__(self, ttl: float):
-        self.ttl = ttl
+    def __init__(self, recheck_seconds: float, outage_seconds: float = 60.0):
+        self.recheck = recheck_seconds
+        self.outage = outage_seconds
         self._entries: dict[str, _Entry] = {}
+        self._revoked: set[str] = set()
         self._lock = threading.Lock()
 
     def resolve(self, db, key_hash: str) -> _Entry | None:
+        if key_hash in self._revoked:
+            return None
         now = time.monotonic()
         entry = self._entries.get(key_hash)
-        if entry is not None and now - entry.checked < self.ttl:
+        if entry is not None and now - entry.checked < self.recheck:
             return entry
         try:
             with db.connect() as conn:
                 row = storage.key_by_hash(conn, key_hash)
         except SQLAlchemyError as e:
-            if entry is not None:        # database down: trust what we verified before
+            if entry is not None and now - entry.checked < self.outage:   # database down: trust a recent check
                 return entry
-            raise ApiError(503, "cannot verify the API key: the database is unavailable") from e
+            raise ApiError(503, "cannot verify the API key: the database is unavailable",
+                           headers={"Retry-After": "1"}) from e
         if row is None:
+            with self._lock:
+                self._entries.pop(key_hash, None)
             return None
         entry = _Entry(row.name, frozenset(row.scopes.split()), row.revoked_ts is not None, now)
         with self._lock:
-            self._entries[key_hash] = entry
+            if entry.revoked:
+                self._revoked.add(key_hash)
+                self._entries.pop(key_hash, None)
+            else:
+                self._entries[key_hash] = entry
         return entry
+
+
+def bearer_secret(header: str) -> str | None:
+    """The key in an `Authorization: Bearer <key>` header; the scheme is case-insensitive (RFC 9110)."""
+    scheme, _, secret = header.strip().partition(" ")
+    secret = secret.strip()
+    return secret if scheme.lower() == "bearer" and secret else None
 
 
 def require(scope: str):
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            header = request.headers.get("Authorization", "")
-            if not header.startswith("Bearer ") or not header[7:].strip():
+            secret = bearer_secret(request.headers.get("Authorization", ""))
+            if secret is None:
                 raise ApiError(401, "missing API key: send Authorization: Bearer <key>")
             state = current_app.extensions["riskengine"]
-            entry = current_app.extensions["riskengine.keys"].resolve(state.db, hash_secret(header[7:].strip()))
+            entry = current_app.extensions["riskengine.keys"].resolve(state.db, hash_secret(secret))
             if entry is None or entry.revoked:
                 raise ApiError(401, "unknown or revoked API key")
             if scope not in entry.scopes and "admin" not in entry.scopes:
                 raise ApiError(403, f"this API key lacks the `{scope}` scope")
             g.api_key = entry.name
+            current_app.extensions["riskengine.limits"].check(entry.name, scope)
             return view(*args, **kwargs)
         return wrapped
     return decorator

@@ -117,7 +117,7 @@ def test_deny_and_allow_lists_restricted_regions_and_monitor_mode(config, db_url
 def test_locked_database_gives_a_bounded_degraded_answer(config, db_url, tmp_path):
     if not db_url.startswith("sqlite"):
         pytest.skip("SQLite lock test; the PostgreSQL outage test covers the other backend")
-    config = replace(config, db_timeout_ms=200, key_cache_seconds=60)
+    config = replace(config, db_timeout_ms=200)
     app = create_app(config)
     client = app.test_client()
     auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, 'k', None)}"}
@@ -141,7 +141,7 @@ def test_locked_database_gives_a_bounded_degraded_answer(config, db_url, tmp_pat
 
 
 def test_unreachable_database_degrades_with_cached_key(config, db_url):
-    app = create_app(replace(config, key_cache_seconds=60))
+    app = create_app(config)
     client = app.test_client()
     state = app.extensions["riskengine"]
     auth = {"Authorization": f"Bearer {create_key(state.db, 'k', None)}"}
