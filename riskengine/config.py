@@ -47,6 +47,7 @@ ENV_NAMES = {
     "usage_fold_seconds": "RISKENGINE_USAGE_FOLD_SECONDS",
     "active_model_path": "RISKENGINE_ACTIVE_MODEL",
     "webhook_secret": "RISKENGINE_WEBHOOK_SECRET",
+    "raw_retention_days": "RISKENGINE_RAW_RETENTION_DAYS",
 }
 DATABASE_URL = ENV_NAMES["database_url"]
 
@@ -195,6 +196,8 @@ class Config:
     usage_fold_batches: Annotated[int, _number(int, "batches", least=1)] = 64
     usage_fold_seconds: Annotated[float, _number(float, "seconds", least=0, above=True)] = 5.0
     webhook_secret: str | None = field(default=None, repr=False)   # signs `rescore --webhook` POSTs
+    # raw IPs, coordinates, user agents, emails... are removed this long after (docs/privacy.md)
+    raw_retention_days: Annotated[float, _number(float, "days", least=0, above=True)] = 90.0
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -52,6 +52,8 @@ def build(version: str) -> dict:
     account = _op("An account's latest decision, history, labels, links and cluster", "read", ok=AccountResponse,
                   errors=(401, 403, 404))
     account["parameters"] = path_param("account_id")
+    erase = _op("Erase an account: delete every stored row of it (docs/privacy.md)", "admin", errors=(401, 403, 404))
+    erase["parameters"] = path_param("account_id")
     challenge = _op("Report how a challenge ended", "assess", ChallengeRequest, errors=(400, 401, 403, 404, 422))
     challenge["parameters"] = path_param("assessment_id")
     return {
@@ -66,7 +68,7 @@ def build(version: str) -> dict:
             "/v1/labels": {"post": _op("Record a ground-truth label", "labels", LabelRequest, LabelResponse,
                                        status="201", errors=(400, 401, 403, 404, 413, 415, 422))},
             "/v1/assessments/{assessment_id}/challenge": {"post": challenge},
-            "/v1/accounts/{account_id}": {"get": account},
+            "/v1/accounts/{account_id}": {"get": account, "delete": erase},
             "/healthz": {"get": {"summary": "Process alive", "responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"summary": "Database and model ready",
                                 "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
