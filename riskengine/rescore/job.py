@@ -19,13 +19,13 @@ import numpy as np
 
 from riskengine import storage
 from riskengine.ids import assessment_id, ulid
+from riskengine.privacy import Purged, purge_raw
 from riskengine.rescore.dask import score_on_dask
 from riskengine.rescore.decide import Outcome, decide
 from riskengine.rescore.facts import RescoreFacts
 from riskengine.rescore.facts import signals as rescore_signals
 from riskengine.rescore.listed import listed_keys
 from riskengine.rescore.partition import Scored, score_partition
-from riskengine.privacy import Purged, purge_raw
 from riskengine.rescore.phases import Phases
 from riskengine.rescore.population import Population, population
 
