@@ -178,6 +178,43 @@ def keys_revoke(name):
     click.echo(f"revoked {name}")
 
 
+# ------------------------------------------------------------------ privacy
+
+@main.group()
+def retention():
+    """Raw personal data kept only for RISKENGINE_RAW_RETENTION_DAYS (docs/privacy.md)."""
+
+
+@retention.command("run")
+def retention_run():
+    """Remove raw IPs, coordinates, user agents, emails and names older than the retention."""
+    from riskengine.privacy import purge_raw
+    cfg = _config()
+    click.echo(purge_raw(_db(cfg), cfg.raw_retention_days).text())
+
+
+@main.group()
+def accounts():
+    """Accounts: erasure requests."""
+
+
+@accounts.command("erase")
+@click.argument("account_id")
+def accounts_erase(account_id):
+    """Delete every stored row of ACCOUNT_ID (docs/privacy.md says what stays and why)."""
+    from riskengine.errors import NotFound
+    from riskengine.privacy import erase_account
+    from riskengine.runtime import Runtime
+    runtime = Runtime.build(_config())
+    try:
+        counts = erase_account(runtime, account_id)
+    except NotFound as e:
+        raise click.ClickException(e.message) from e
+    finally:
+        runtime.close()
+    click.echo(f"erased {account_id}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
 # ------------------------------------------------------------------ model
 
 @main.command()

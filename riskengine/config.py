@@ -52,6 +52,7 @@ ENV_NAMES = {
     "key_outage_seconds": "RISKENGINE_KEY_OUTAGE_SECONDS",
     "rate_limits": "RISKENGINE_RATE_LIMITS",
     "redis_url": "RISKENGINE_REDIS_URL",
+    "raw_retention_days": "RISKENGINE_RAW_RETENTION_DAYS",
 }
 DATABASE_URL = ENV_NAMES["database_url"]
 
@@ -239,6 +240,8 @@ class Config:
     rate_limits: Annotated[str | None, BeforeValidator(_rate_limits)] = None
     # shared rate-limit counters for several workers and replicas; None: per process
     redis_url: Annotated[str | None, BeforeValidator(_redis_url)] = field(default=None, repr=False)
+    # raw IPs, coordinates, user agents, emails... are removed this long after (docs/privacy.md)
+    raw_retention_days: Annotated[float, _number(float, "days", least=0, above=True)] = 90.0
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -36,16 +36,18 @@ def test_every_variable_is_read_and_typed(clean_env, tmp_path):
              "hash_key": "k" * 16, "hash_key_file": str(tmp_path / "k"), "db_timeout_ms": "250",
              "key_cache_seconds": "1.5", "email_dns_timeout_ms": "300", "email_dns_server": "127.0.0.1:53",
              "usage_fold_batches": "8", "usage_fold_seconds": "0.5", "webhook_secret": "w",
-             "key_outage_seconds": "30", "rate_limits": "assess=5/second", "redis_url": "redis://127.0.0.1:6379/3"}
+             "key_outage_seconds": "30", "rate_limits": "assess=5/second", "redis_url": "redis://127.0.0.1:6379/3",
+             "raw_retention_days": "30"}
     assert set(given) == set(ENV_NAMES)          # the test covers every variable there is
     for name, value in given.items():
         clean_env.setenv(ENV_NAMES[name], value)
     cfg = Config.from_env()
     assert (cfg.db_timeout_ms, cfg.key_cache_seconds, cfg.email_dns_timeout_ms) == (250, 1.5, 300)
     assert (cfg.usage_fold_batches, cfg.usage_fold_seconds, cfg.key_outage_seconds) == (8, 0.5, 30)
+    assert cfg.raw_retention_days == 30.0
     strings = {k: v for k, v in given.items() if k not in {"db_timeout_ms", "key_cache_seconds", "key_outage_seconds",
                                                             "email_dns_timeout_ms", "usage_fold_batches",
-                                                            "usage_fold_seconds"}}
+                                                            "usage_fold_seconds", "raw_retention_days"}}
     assert {k: getattr(cfg, k) for k in strings} == strings
 
 
@@ -66,6 +68,8 @@ def test_empty_values_count_as_unset_and_names_are_exact(clean_env):
     ("RISKENGINE_EMAIL_DNS_TIMEOUT_MS", "-1", "'-1' is not a whole number of milliseconds of at least 0"),
     ("RISKENGINE_KEY_CACHE_SECONDS", "nan", "'nan' is not a number of seconds"),
     ("RISKENGINE_USAGE_FOLD_SECONDS", "0", "'0' is not a number of seconds above 0"),
+    ("RISKENGINE_RAW_RETENTION_DAYS", "ninety", "'ninety' is not a number of days"),
+    ("RISKENGINE_RAW_RETENTION_DAYS", "0", "'0' is not a number of days above 0"),
     ("RISKENGINE_USAGE_FOLD_BATCHES", "many", "'many' is not a whole number of batches"),
     ("RISKENGINE_EMAIL_DNS_SERVER", "127.0.0.1:dns", "'127.0.0.1:dns' is not host or host:port"),
     ("RISKENGINE_POLICY", "/nope.toml", "'/nope.toml' does not exist"),

@@ -22,7 +22,9 @@ LAYERS = {   # module prefix -> riskengine prefixes it may import
                          "riskengine.hashing", "riskengine.errors", "riskengine.config"),
     "riskengine.rescore": ("riskengine.rescore", "riskengine.scoring", "riskengine.signals", "riskengine.storage",
                            "riskengine.usage", "riskengine.ids", "riskengine.config", "riskengine.runtime",
-                           "riskengine.errors", "riskengine.quantities"),
+                           "riskengine.errors", "riskengine.quantities", "riskengine.privacy"),
+    # retention and erasure: a service over storage, used by the web, the command line and rescore
+    "riskengine.privacy": ("riskengine.privacy", "riskengine.storage", "riskengine.errors"),
 }
 
 

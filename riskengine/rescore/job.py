@@ -19,6 +19,7 @@ import numpy as np
 
 from riskengine import storage
 from riskengine.ids import assessment_id, ulid
+from riskengine.privacy import Purged, purge_raw
 from riskengine.rescore.dask import score_on_dask
 from riskengine.rescore.decide import Outcome, decide
 from riskengine.rescore.facts import RescoreFacts
@@ -46,12 +47,15 @@ class Summary:
     seconds: float
     phases: dict[str, float]
     monitored: dict[str, int] | None = None     # monitor mode: what enforcing would decide
+    purged: Purged | None = None                # the retention phase's counts
 
     def text(self) -> str:
         d = ", ".join(f"{k} {v}" for k, v in sorted(self.decisions.items()))
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
         lines = [f"rescore {self.run_id}{' (resumed)' if self.resumed else ''}: {self.scored} of {self.accounts} "
                  f"active accounts scored in {self.seconds:.1f}s ({phases})"]
+        if self.purged is not None:
+            lines.append(self.purged.text())
         if not self.accounts:
             # A young or idle service: say so rather than print empty counts.
             lines.append("no account was active in the window: nothing to decide")
@@ -93,9 +97,11 @@ def run(runtime, active_model, since_seconds: float, changes_path: str | None = 
         changes = _write(runtime, pop, run_id, as_of, outcomes, skipped, changes_path, webhook, progress, versions)
     with runtime.db.begin() as conn:
         storage.finish_run(conn, run_id, len(pop.accounts), time.time())
+    with phases("retention"):
+        purged = purge_raw(runtime.db, runtime.config.raw_retention_days, now)
     return Summary(run_id, len(pop.accounts), len(outcomes), skipped, _count(o.decision for o, _, _ in outcomes),
                    changes, resumed, time.perf_counter() - started, phases,
-                   _count(o.verdict for o, _, _ in outcomes) if policy.mode == "monitor" else None)
+                   _count(o.verdict for o, _, _ in outcomes) if policy.mode == "monitor" else None, purged)
 
 
 def _count(decisions) -> dict[str, int]:

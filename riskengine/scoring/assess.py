@@ -226,6 +226,7 @@ def _account_fields(req: AssessRequest, obs: Observation) -> dict:
 def _inputs(req: AssessRequest, obs: Observation) -> dict:
     """What re-scoring needs later, with linking identifiers replaced by their keyed hashes."""
     body = req.model_dump(mode="json", exclude_none=True)
+    body.pop("ip", None)       # in assessment.ip, where the retention job removes it
     account = body.get("account", {})
     account.pop("email", None)
     account.pop("phone", None)

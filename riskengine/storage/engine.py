@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,6 +41,7 @@ def make_engine(url: str, timeout_ms: int = 500) -> Engine:
 
 
 def _sqlite_engine(url: str, timeout_ms: int) -> Engine:
+    _create_private(url)
     eng = create_engine(url, connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False})
 
     @event.listens_for(eng, "connect")
@@ -52,6 +54,21 @@ def _sqlite_engine(url: str, timeout_ms: int) -> Engine:
         cur.close()
 
     return eng
+
+
+def _create_private(url: str) -> None:
+    """Create a new SQLite database file readable by its owner alone (0600). SQLite gives the
+    -wal and -shm files it creates later the database file's mode; left to SQLite, all three
+    would be created with the process umask, typically 0644: world-readable raw data."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass          # another process created it first
+    except OSError:
+        pass          # no such directory, read-only...: connecting names the problem
 
 
 def _postgresql_engine(url: str, timeout_ms: int) -> Engine:

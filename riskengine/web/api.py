@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from riskengine import storage
+from riskengine.privacy import erase_account
 from riskengine.schemas import AssessRequest, ChallengeRequest, LabelRequest
 from riskengine.scoring.assess import assess
 from riskengine.usage.ingest import body_digest, ingest_once, parse_batch
@@ -150,3 +151,11 @@ def account_route(account_id: str):
         "labels": [_label_out(r) for r in view["labels"]],
         "links": view["links"], "cluster": cluster,
     })
+
+
+@bp.delete("/accounts/<path:account_id>")
+@require("admin")
+def erase_account_route(account_id: str):
+    """An erasure request: every stored row of the account (docs/privacy.md)."""
+    _path_id(account_id, f"account {account_id[:128]!r}")
+    return jsonify({"account_id": account_id, "deleted": erase_account(runtime(), account_id)})

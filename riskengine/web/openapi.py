@@ -110,12 +110,19 @@ def build(version: str) -> dict:
     account = _op("An account's latest decision, history, labels, links and cluster", "read", ok="AccountResponse",
                   errors=(404,))
     account["parameters"] = _path_param("account_id")
+    erase = _op("Erase an account: delete every stored row of it (docs/privacy.md)", "admin", ok="ErasureAnswer",
+                errors=(404,))
+    erase["parameters"] = _path_param("account_id")
     challenge = _op("Report how a challenge ended", "assess", "ChallengeRequest", "ChallengeAnswer", errors=(404,))
     challenge["parameters"] = _path_param("assessment_id")
     components = schemas()
     components["ChallengeAnswer"] = {
         "type": "object", "required": ["assessment_id", "outcome"],
         "properties": {"assessment_id": {"type": "string"}, "outcome": {"enum": ["passed", "failed", "abandoned"]}}}
+    components["ErasureAnswer"] = {
+        "type": "object", "required": ["account_id", "deleted"],
+        "properties": {"account_id": {"type": "string"},
+                       "deleted": {"type": "object", "additionalProperties": {"type": "integer"}}}}
     ready = {"type": "object", "required": ["ready", "problems"],
              "properties": {"ready": {"type": "boolean"}, "problems": {"type": "array", "items": {"type": "string"}},
                             "model_version": {"type": ["string", "null"]}, "policy_version": {"type": "string"}}}
@@ -135,7 +142,7 @@ def build(version: str) -> dict:
             "/v1/labels": {"post": _op("Record a ground-truth label", "labels", "LabelRequest", "LabelResponse",
                                        status="201", errors=(404,))},
             "/v1/assessments/{assessment_id}/challenge": {"post": challenge},
-            "/v1/accounts/{account_id}": {"get": account},
+            "/v1/accounts/{account_id}": {"get": account, "delete": erase},
             "/healthz": {"get": _plain("Process alive", {"description": "ok", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"status": {"const": "ok"}}}}}})},
             "/readyz": {"get": readyz},

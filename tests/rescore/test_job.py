@@ -164,3 +164,23 @@ def test_scheduler_script_runs_the_same_job(world, env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "12 of 12 active accounts scored" in proc.stdout
     assert (tmp_path / "c.jsonl").read_text().strip()
+
+
+def test_rescore_runs_the_retention_phase_and_the_commands_run_alone(world, env, monkeypatch):
+    def raw_ips():
+        with Runtime.build(env).db.connect() as conn:
+            return conn.execute(text("SELECT (SELECT COUNT(*) FROM assessment WHERE ip IS NOT NULL), "
+                                     "(SELECT COUNT(*) FROM usagerecord WHERE ip IS NOT NULL)")).one()
+    kept = CliRunner().invoke(main, ["retention", "run"])          # default 90 days: the world is recent
+    assert kept.exit_code == 0 and "from 0 assessments, 0 usage records" in kept.output, kept.output
+    assert all(raw_ips())
+    monkeypatch.setenv("RISKENGINE_RAW_RETENTION_DAYS", "0.000001")       # a tenth of a second
+    time.sleep(0.2)
+    result = CliRunner().invoke(main, ["rescore", "--since", "7d", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "12 of 12 active accounts scored" in result.output and "retention: raw fields removed" in result.output
+    assert tuple(raw_ips()) == (0, 0)
+    erased = CliRunner().invoke(main, ["accounts", "erase", "farm_0"])
+    assert erased.exit_code == 0 and erased.output.startswith("erased farm_0: "), erased.output
+    unknown = CliRunner().invoke(main, ["accounts", "erase", "farm_0"])
+    assert unknown.exit_code == 1 and "Error: account 'farm_0' has never been seen" in unknown.output
