@@ -44,7 +44,7 @@ def served(url: str, tmp_path, budget_ms: int = BUDGET_MS):
     app = create_app(Config(database_url=url, hash_key="test-hash-key-0123456789abcdef",
                             hash_key_file=str(tmp_path / "hash.key"), key_cache_seconds=600.0,
                             db_timeout_ms=budget_ms))
-    auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, 'faults', None)}"}
+    auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, tmp_path.name[-30:], None)}"}
     assert answer(app, auth, "warm")[0]["degraded"] is False
     return app, auth
 
