@@ -30,6 +30,14 @@ def signup(account_id="acct_1", **over):
     return body
 
 
+def assessment_row(i, account, t, **over):
+    """An assessment row as storage.record takes it, with only what it requires."""
+    base = {"id": f"asm_{i}", "account_id": account, "event": "signup", "occurred_ts": t, "created_ts": t,
+            "ip": "198.51.100.1", "decision": "allow", "decided_by": "model", "response": {"n": i}}
+    base.update(over)
+    return base
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
