@@ -108,7 +108,8 @@ def stopped(args) -> dict:
         pg.close()
     during = [c for c in calls if down_at <= c[0] < up_at and c[0] + c[1] < up_at]
     back = [c for c in calls if c[0] >= up_at and c[2] == 200 and not c[3]]
-    return {"calls_while_down": len(during), "statuses": _statuses(during), "degraded_while_down": sum(c[3] for c in during),
+    return {"calls_while_down": len(during), "statuses": _statuses(during),
+            "degraded_while_down": sum(c[3] for c in during),
             "max_answer_ms_while_down": _ms(max((c[1] for c in during), default=0)),
             "first_degraded_after_stop_ms": _ms(min((c[0] + c[1] - down_at for c in during if c[3]), default=-1)),
             "recovered_after_start_s": round(min((c[0] + c[1] - up_at for c in back), default=-1), 3)}
