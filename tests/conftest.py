@@ -89,7 +89,8 @@ def auth(api_key) -> dict:
 # Slow: tests that start processes (gunicorn, the demo, the real `riskengine` binary, a pip
 # build), a Dask cluster, or train a model. `pytest -m "not slow"` runs the rest in about a
 # minute; `-m "not slow and not db"` only the pure ones, without a database.
-SLOW_MODULES = {"test_cli.py", "test_demo.py", "test_packaging.py", "test_assess_model.py", "test_server.py", "test_replicas.py"}
+SLOW_MODULES = {"test_cli.py", "test_demo.py", "test_packaging.py", "test_assess_model.py", "test_server.py",
+                "test_replicas.py", "test_faults.py", "test_kill.py"}
 SLOW_TESTS = {"test_dask_gives_the_same_scores_as_one_process", "test_scheduler_script_runs_the_same_job",
               "test_scale_smoke_one_million_accounts", "test_keys_list_names_every_bad_setting",
               "test_serve_and_rescore_refuse_a_bad_setting_in_one_line"}

@@ -30,6 +30,14 @@ def signup(account_id="acct_1", **over):
     return body
 
 
+def assessment_row(i, account, t, **over):
+    """An assessment row as storage.record takes it, with only what it requires."""
+    base = {"id": f"asm_{i}", "account_id": account, "event": "signup", "occurred_ts": t, "created_ts": t,
+            "ip": "198.51.100.1", "decision": "allow", "decided_by": "model", "response": {"n": i}}
+    base.update(over)
+    return base
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -170,3 +178,72 @@ def usage(account, n, start_hours_ago, step_s, fp, reasoning, ip="2.125.160.216"
              "device_id": "dv_farm" if account.startswith("farm") else f"dv_{account}", "requests": 1,
              "input_tokens": 200, "output_tokens": 1500 if reasoning else 300, "prompt_fingerprint": fp(k),
              "reasoning_requested": reasoning} for k in range(n)]
+
+
+# ---------------------------------------------------------------- faults: a PostgreSQL of the test's own
+
+PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
+
+
+class PrivatePostgres:
+    """A PostgreSQL server this test started (initdb in a temp dir, another port), so it can
+    be frozen (SIGSTOP), stopped and started again without touching anyone else's."""
+
+    def __init__(self):
+        import shutil
+        import tempfile
+        assert PG_BIN is not None
+        self.dir = Path(tempfile.mkdtemp(prefix="riskengine-pg-"))    # /tmp: readable by postgres
+        self.data, self.port = self.dir / "data", free_port()
+        # initdb refuses to run as root: then the cluster belongs to the postgres user
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user:
+            shutil.chown(self.dir, self.user, self.user)
+        self._run("initdb", "-A", "trust", "-U", "root", "--no-sync", "-D", str(self.data))
+        self.url = f"postgresql://root@127.0.0.1:{self.port}/postgres"
+        self.start()
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([str(PG_BIN / tool), *args], check=True, capture_output=True, timeout=60,
+                       user=self.user, cwd=self.dir)
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-t", "30", "start", "-o",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off")
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started."""
+        master = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                children.append(int(stat.parent.name))
+        return [master, *children]
+
+    def freeze(self) -> None:
+        """Stop answering, as a hung host or a partition would: connections are accepted by
+        the kernel and data is acknowledged, but nothing ever replies."""
+        import signal
+        for pid in self.pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        import signal
+        for pid in self.pids():
+            os.kill(pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        import shutil
+        try:
+            self.thaw()
+            self.stop()
+        except (OSError, subprocess.SubprocessError, ValueError):
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)

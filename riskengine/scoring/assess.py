@@ -27,8 +27,17 @@ log = logging.getLogger(__name__)
 FUTURE_SLACK = 300.0
 
 
-def assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float | None = None) -> dict:
-    now = time.time() if now is None else now
+def assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float | None = None,
+           deadline: storage.Deadline | None = None) -> dict:
+    """`deadline` bounds every database wait of the call (made from RISKENGINE_DB_TIMEOUT_MS
+    now when not given): past it, the call decides degraded and stores nothing."""
+    deadline = deadline or storage.Deadline.after_ms(runtime.config.db_timeout_ms)
+    with storage.within(deadline):
+        return _assess(runtime, req, request_hash, time.time() if now is None else now, deadline)
+
+
+def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
+            deadline: storage.Deadline) -> dict:
     t = req.occurred_at.timestamp() if req.occurred_at else now
     if t > now + FUTURE_SLACK:
         raise InvalidInput("occurred_at is more than 5 minutes in the future", field="occurred_at")
@@ -45,7 +54,7 @@ def assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float |
     row["request_hash"] = request_hash
     if "database" not in failures:
         try:
-            with storage.writing(runtime.db, runtime.config.db_timeout_ms / 1000) as conn:
+            with storage.writing(runtime.db, deadline) as conn:
                 storage.record(conn, row, _account_fields(req, obs), links)
         except IntegrityError:
             stored = _stored(runtime, req.event_id, request_hash, failures) if req.event_id else None

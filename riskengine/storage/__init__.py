@@ -3,7 +3,7 @@ file locks), links, history (the reads behind scoring.History), assessments (and
 challenges), usage, keys, rescore (the job's bulk reads and writes), tables, migrate.
 
 Nothing outside storage/ holds SQL. Callers import what they use from here; the names below are the
-storage layer's public surface."""
+storage layer's public surface. deadline: one budget for a request's database waits."""
 
 from riskengine.storage.assessments import (
     ACCOUNT_FIELDS,
@@ -15,6 +15,7 @@ from riskengine.storage.assessments import (
     find_by_event_id,
     record,
 )
+from riskengine.storage.deadline import Deadline, DeadlineExceeded, within
 from riskengine.storage.engine import (
     HOUR,
     WINDOWS,
@@ -71,7 +72,8 @@ from riskengine.storage.usage import (
 )
 
 __all__ = [
-    "ACCOUNT_FIELDS", "BULK_POLL_S", "BULK_WAIT_MS", "HISTORY_KINDS", "HOUR", "LINK_KINDS", "LINK_PARAMS", "PENDING",
+    "ACCOUNT_FIELDS", "BULK_POLL_S", "BULK_WAIT_MS", "Deadline", "DeadlineExceeded", "HISTORY_KINDS", "HOUR",
+    "LINK_KINDS", "LINK_PARAMS", "PENDING",
     "RESCORE_COLUMNS", "SHARE_CAP", "STRONG_KINDS", "StorageError", "USAGE_COLUMNS", "WINDOWS", "WriteBusy",
     "account_exists", "account_states", "account_view", "active_accounts", "add_challenge_outcome", "add_label",
     "alone", "assessment_exists", "bulk_checkpoints", "chunked", "delete_pending_links", "done_in_run", "driver",
@@ -79,5 +81,5 @@ __all__ = [
     "latest_event_features", "latest_labels", "least_greatest", "link_rows", "linked_accounts", "list_keys",
     "make_engine", "optimize", "pending_links", "ping", "read_history", "record", "revoke_key", "start_run",
     "stored_batch", "claim_batch",
-    "unfinished_run", "upsert_links", "usage_fingerprints", "usage_window", "write_rescores", "writing",
+    "unfinished_run", "upsert_links", "usage_fingerprints", "usage_window", "within", "write_rescores", "writing",
 ]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import re
 
@@ -11,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from riskengine.config import DATABASE_URL, ConfigError, database_url_problem
+from riskengine.storage.deadline import current
 
 HOUR = 3600.0
 
@@ -53,6 +53,13 @@ def _sqlite_engine(url: str, timeout_ms: int) -> Engine:
         cur.execute("PRAGMA cache_size=-65536")      # 64 MiB: big indexes take random inserts
         cur.close()
 
+    @event.listens_for(eng, "checkout")
+    def _busy_budget(dbapi_conn, _record, _proxy):
+        # SQLite's busy handler waits at most what is left of the request's budget: after the
+        # write gate's wait, not a whole budget more.
+        deadline = current()
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout_ms) if deadline is None else deadline.remaining_ms()}")
+
     return eng
 
 
@@ -72,15 +79,25 @@ def _create_private(url: str) -> None:
 
 
 def _postgresql_engine(url: str, timeout_ms: int) -> Engine:
+    from riskengine.storage.postgresql import BoundedConnection, DeadlinePassed, connect_args
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    opts = f"-c statement_timeout={int(timeout_ms)} -c lock_timeout={int(timeout_ms)}"
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_timeout=max(timeout_ms / 1000, 0.5),
-        connect_args={"connect_timeout": max(1, math.ceil(timeout_ms / 1000)), "options": opts},
-    )
+    eng = create_engine(url, pool_pre_ping=True, pool_timeout=timeout_ms / 1000,
+                        connect_args=connect_args(timeout_ms))
+
+    @event.listens_for(eng, "do_connect")
+    def _connect(_dialect, _record, cargs, cparams):
+        return BoundedConnection.connect(*cargs, **cparams)
+
+    @event.listens_for(eng, "handle_error")
+    def _discard_on_deadline(ctx):
+        # The connection was closed mid-exchange: discard it, and only it (the others in the
+        # pool are not known to be broken; a pre-ping checks each before use).
+        if isinstance(ctx.original_exception, DeadlinePassed):
+            ctx.is_disconnect = True
+            ctx.invalidate_pool_on_disconnect = False
+
+    return eng
 
 
 def _name_connect_failures(eng: Engine) -> None:

@@ -14,6 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from riskengine.storage.deadline import Deadline, DeadlineExceeded, within
+
 BULK_WAIT_MS = 10_000
 
 
@@ -67,19 +69,35 @@ def _sqlite_file(engine: Engine) -> str | None:
 
 
 @contextmanager
-def writing(engine: Engine, timeout_s: float, poll_s: float = 0.0002):
+def writing(engine: Engine, wait: float | Deadline, poll_s: float = 0.0002):
     """A write transaction. On SQLite, writers queue: threads of this process on a lock,
     other processes on a file lock polled every `poll_s` (0.2 ms for logins). SQLite's own
     busy handler would sleep 1, 2, 5, 10... ms between tries, which is what a login's p99
-    pays under load. Bulk writers poll less often: their waits are long, their work big."""
-    path = _sqlite_file(engine)
-    if path is None:
-        with engine.begin() as conn:
-            yield conn
-        return
+    pays under load. Bulk writers poll less often: their waits are long, their work big.
+
+    `wait` is the request's Deadline on the login path: the gate, SQLite's busy handler and
+    every answer from PostgreSQL all come out of it, and once it has run out nothing is
+    written. For bulk writers it is the seconds they may wait for the gate alone (their
+    transactions are big, and bounded by the engine's own timeouts)."""
+    deadline = wait if isinstance(wait, Deadline) else None
+    gate_until = wait if isinstance(wait, Deadline) else Deadline(wait)
+    with within(deadline):
+        path = _sqlite_file(engine)
+        if path is None:
+            with engine.begin() as conn:
+                yield conn
+            return
+        with _gated(path, gate_until, poll_s):
+            if deadline is not None and deadline.expired():
+                raise DeadlineExceeded("the request's database budget ran out waiting for the write gate")
+            with engine.begin() as conn:
+                yield conn
+
+
+@contextmanager
+def _gated(path: str, until: Deadline, poll_s: float):
     lock, fd, _ = _gate(path)
-    deadline = time.monotonic() + timeout_s
-    if not lock.acquire(timeout=timeout_s):
+    if not lock.acquire(timeout=until.remaining()):
         raise WriteBusy("timed out waiting for this process's other writers")
     try:
         while True:
@@ -87,12 +105,11 @@ def writing(engine: Engine, timeout_s: float, poll_s: float = 0.0002):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                if until.expired():
                     raise WriteBusy("timed out waiting for another process's write") from None
                 time.sleep(poll_s)
         try:
-            with engine.begin() as conn:
-                yield conn
+            yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

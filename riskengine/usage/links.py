@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 
 import msgspec
+from sqlalchemy.exc import SQLAlchemyError
 
 from riskengine import storage
 from riskengine.hashing import Hasher
@@ -134,26 +135,60 @@ class _Raced(Exception):
     """Another folder took some of these batches first: roll back, read again."""
 
 
-def start_folder(folder: LinkFolder, every: float) -> threading.Event:
+def start_folder(folder: LinkFolder, every: float, longest: float = 60.0) -> threading.Event:
     """A daemon thread that folds waiting links about every `every` seconds, so usage links
     reach entitylink within about that long. Each served worker starts one; on SQLite one
     of them folds for the machine and the others stand by to take over if its process
     ends: one folder remembers every use it wrote, so it rewrites the fewest links.
-    Set the returned event to stop it."""
+    While the database fails, each failure is one log line and the rounds back off,
+    doubling up to `longest` seconds apart. Set the returned event to stop it."""
     stop = threading.Event()
+    pause = Backoff(every, longest)
 
     def fold_while_mine():
         with storage.alone(folder.db, "folder") as mine:
-            while mine and not stop.wait(every * random.uniform(0.5, 1.5)):
+            while mine and not stop.wait(pause.next() * random.uniform(0.5, 1.5)):
                 try:
                     folder.fold()
-                except Exception:     # the database is down or busy: the next round retries
-                    log.warning("folding usage links failed; retrying", exc_info=True)
+                except SQLAlchemyError as e:     # the database is down or busy: a later round retries
+                    pause.failed()
+                    log.warning("folding usage links failed, retrying in about %.0f s: %s", pause.next(), one_line(e))
+                except Exception:       # a bug, not the database: its traceback says where
+                    pause.failed()
+                    log.exception("folding usage links failed")
+                else:
+                    pause.succeeded()
 
     def loop():
         while not stop.is_set():
-            fold_while_mine()
-            stop.wait(every)
+            try:
+                fold_while_mine()
+            except SQLAlchemyError as e:        # on SQLite, alone() itself can fail
+                pause.failed()
+                log.warning("usage link folder cannot start, retrying: %s", one_line(e))
+            stop.wait(pause.next())
 
     threading.Thread(target=loop, name="usage-link-folder", daemon=True).start()
     return stop
+
+
+class Backoff:
+    """`every` seconds between rounds; after each failure in a row twice as long, up to `longest`."""
+
+    def __init__(self, every: float, longest: float):
+        self.every, self.longest, self.failures = every, max(every, longest), 0
+
+    def next(self) -> float:
+        return min(self.every * 2 ** min(self.failures, 30), self.longest)
+
+    def failed(self) -> None:
+        self.failures += 1
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+
+def one_line(error: BaseException) -> str:
+    """A database error's first line: SQLAlchemy's also carry the statement and a link."""
+    said = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"{type(error).__name__}: {said[0] if said else ''}"

@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from riskengine import storage
@@ -77,7 +77,7 @@ def assess_route():
     body = json_body()
     req = parse(AssessRequest, body)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    result = assess(runtime(), req, digest)
+    result = assess(runtime(), req, digest, deadline=g.get("db_deadline"))
     DECISIONS.labels(result["event"], result["decision"], result["decided_by"], str(result["degraded"]).lower()).inc()
     return jsonify(result)
 

@@ -5,12 +5,15 @@ import time
 
 from flask import Flask, g, request
 
+from riskengine import storage
 from riskengine.config import DEFAULT_RATE_LIMITS, Config, parse_rate_limits
 from riskengine.runtime import Runtime
 from riskengine.web import api, collector, errors, ops
 from riskengine.web.auth import KeyCache
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
 from riskengine.web.ratelimit import RateLimiter
+
+LOGIN_PATH = {"api.assess_route"}      # routes a login waits for: bounded by RISKENGINE_DB_TIMEOUT_MS
 
 
 def create_app(config: Config | dict | None = None, runtime: Runtime | None = None) -> Flask:
@@ -37,6 +40,17 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
         # Only the usage route takes big batches; everything else is capped at 1 MiB.
         big = request.endpoint == "api.usage_route"
         request.max_content_length = cfg.usage_max_body_bytes if big else cfg.max_body_bytes
+        if request.endpoint in LOGIN_PATH:
+            # One budget for all of the call's database waits, the API key's lookup included.
+            g.db_deadline = storage.Deadline.after_ms(cfg.db_timeout_ms)
+            g.db_deadline_scope = storage.within(g.db_deadline)
+            g.db_deadline_scope.__enter__()
+
+    @app.teardown_request
+    def _end(_error):
+        scope = g.pop("db_deadline_scope", None)
+        if scope is not None:
+            scope.__exit__(None, None, None)
 
     @app.after_request
     def _observe(response):

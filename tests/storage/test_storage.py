@@ -2,15 +2,9 @@
 from __future__ import annotations
 
 from riskengine import storage
+from tests.factories import assessment_row as row
 
 DAY = 86400.0
-
-
-def row(i, account, t, **over):
-    base = {"id": f"asm_{i}", "account_id": account, "event": "signup", "occurred_ts": t, "created_ts": t,
-            "ip": "198.51.100.1", "decision": "allow", "decided_by": "model", "response": {"n": i}}
-    base.update(over)
-    return base
 
 
 def test_links_keep_first_and_last_seen_whatever_the_arrival_order(db_url):

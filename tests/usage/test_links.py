@@ -148,3 +148,40 @@ def test_one_folder_folds_for_the_machine_and_another_takes_over(client, auth, a
         stop_first.set()
         stop_second.set()
     assert links(app) == expected_links(app, [varied(k) for k in range(4)])
+
+
+def test_the_folder_logs_one_line_per_failure_and_backs_off_while_the_database_is_down(caplog, tmp_path):
+    """PostgreSQL down: each failed round is one warning line, no traceback, and the rounds
+    come further and further apart (20 ms apart, 1.5 s would be about 75 rounds)."""
+    import logging
+
+    from riskengine import storage
+    from riskengine.hashing import Hasher
+    from tests.factories import free_port
+
+    down = storage.make_engine(f"postgresql://root@127.0.0.1:{free_port()}/nothing", 200)
+    caplog.set_level(logging.WARNING, logger="riskengine.usage.links")
+    stop = start_folder(LinkFolder(down, Hasher(b"k" * 32)), every=0.02, longest=10.0)
+    try:
+        time.sleep(1.5)
+    finally:
+        stop.set()
+    failures = [r for r in caplog.records if r.name == "riskengine.usage.links"]
+    assert 2 <= len(failures) <= 12, [r.getMessage() for r in failures]
+    for r in failures:
+        said = r.getMessage()
+        assert r.exc_info is None and "\n" not in said and "Traceback" not in said, said
+        assert said.startswith("folding usage links failed, retrying in about") and "cannot connect" in said, said
+    down.dispose()
+
+
+def test_backoff_doubles_up_to_its_longest_and_resets_after_a_success():
+    from riskengine.usage.links import Backoff
+    pause = Backoff(0.5, 3.0)
+    seen = [pause.next()]
+    for _ in range(5):
+        pause.failed()
+        seen.append(pause.next())
+    assert seen == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    pause.succeeded()
+    assert pause.next() == 0.5

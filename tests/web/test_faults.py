@@ -1,0 +1,151 @@
+"""Faults on the login path: a PostgreSQL that is frozen (SIGSTOP: it accepts connections and
+acknowledges data but never answers) or stopped, and a SQLite file another process holds
+locked. Every /v1/assess comes back degraded, within one budget (RISKENGINE_DB_TIMEOUT_MS)
+for all its database waits, and recovers once the database does.
+
+The bounds asserted are about correctness, not speed: an answer that came back while the
+database was still frozen (without a client-side bound it never would), and a time well under
+twice the budget where the fault being fixed took twice the budget. Each test starts its own
+database server or lock holder, so they are slow tests."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from riskengine import storage
+from riskengine.apikeys import create_key
+from riskengine.config import Config
+from riskengine.storage import migrate
+from riskengine.web.app import create_app
+from tests.factories import PG_BIN, PrivatePostgres, signup
+
+pytestmark = pytest.mark.timeout(120)
+needs_postgresql = pytest.mark.skipif(PG_BIN is None, reason="no PostgreSQL server binaries under "
+                                      "/usr/lib/postgresql/*/bin to start a private server with")
+BUDGET_MS = 500
+
+
+@pytest.fixture(scope="module")
+def postgresql():
+    server = PrivatePostgres()
+    yield server
+    server.close()
+
+
+def served(url: str, tmp_path, budget_ms: int = BUDGET_MS):
+    """The real app on `url` (migrated), and an API key it has already verified and cached."""
+    eng = storage.make_engine(url, 10_000)
+    migrate.upgrade(eng)
+    eng.dispose()
+    app = create_app(Config(database_url=url, hash_key="test-hash-key-0123456789abcdef",
+                            hash_key_file=str(tmp_path / "hash.key"), key_cache_seconds=600.0,
+                            db_timeout_ms=budget_ms))
+    auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, tmp_path.name[-30:], None)}"}
+    assert answer(app, auth, "warm")[0]["degraded"] is False
+    return app, auth
+
+
+def answer(app, auth, account: str) -> tuple[dict, float]:
+    started = time.monotonic()
+    resp = app.test_client().post("/v1/assess", json=signup(account), headers=auth)
+    took = time.monotonic() - started
+    assert resp.status_code == 200, resp.json
+    return resp.json, took
+
+
+def answers_while(app, auth, accounts: list[str], wait_s: float) -> list:
+    """The answers to concurrent calls, or None for each call still unanswered after wait_s."""
+    out: list = [None] * len(accounts)
+
+    def call(i):
+        out[i] = answer(app, auth, accounts[i])
+
+    threads = [threading.Thread(target=call, args=(i,), daemon=True) for i in range(len(accounts))]
+    for t in threads:
+        t.start()
+    until = time.monotonic() + wait_s
+    for t in threads:
+        t.join(max(0.0, until - time.monotonic()))
+    return list(out)
+
+
+def recovers(app, auth, within_s: float) -> bool:
+    until = time.monotonic() + within_s
+    while time.monotonic() < until:
+        if answer(app, auth, "after")[0]["degraded"] is False:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@needs_postgresql
+def test_a_frozen_postgresql_gives_degraded_answers_within_the_budget(postgresql, tmp_path):
+    app, auth = served(postgresql.url, tmp_path)
+    try:
+        postgresql.freeze()
+        try:
+            # First on the pooled connection (its backend frozen mid-session), then on new
+            # connections to a postmaster that accepts but never answers.
+            got = [answers_while(app, auth, [f"frozen_{i}"], wait_s=8.0)[0] for i in range(3)]
+        finally:
+            postgresql.thaw()
+        assert all(g is not None for g in got), "an answer waited for the frozen database"
+        assert all(body["degraded"] is True for body, _ in got)
+        assert all("degraded.database" in [r["code"] for r in body["reasons"]] for body, _ in got)
+        assert max(took for _, took in got) < BUDGET_MS / 1000 + 1.0, [took for _, took in got]
+        assert recovers(app, auth, within_s=10.0)
+    finally:
+        app.extensions["riskengine"].close()
+
+
+@needs_postgresql
+def test_a_stopped_postgresql_gives_degraded_answers_then_recovers(postgresql, tmp_path):
+    app, auth = served(postgresql.url, tmp_path)
+    try:
+        postgresql.stop("immediate")
+        try:
+            got = [answers_while(app, auth, [f"stopped_{i}"], wait_s=8.0)[0] for i in range(3)]
+        finally:
+            postgresql.start()
+        assert all(g is not None and g[0]["degraded"] is True for g in got), got
+        assert max(took for _, took in got) < BUDGET_MS / 1000 + 1.0, [took for _, took in got]
+        assert recovers(app, auth, within_s=10.0)
+    finally:
+        app.extensions["riskengine"].close()
+
+
+HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("INSERT INTO label (account_id, label, source, created_ts) VALUES ('x', 'fraud', 'analyst', 0)")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+def test_a_sqlite_file_locked_by_another_process_degrades_within_one_budget(tmp_path):
+    """Four logins at once while another process holds the write lock. Each waited for this
+    process's write gate and then for SQLite's busy handler, each wait the whole budget:
+    about twice the budget for all but the first."""
+    budget_ms = 1000
+    path = tmp_path / "locked.db"
+    app, auth = served(f"sqlite:///{path}", tmp_path, budget_ms)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        got = answers_while(app, auth, [f"locked_{i}" for i in range(4)], wait_s=10.0)
+    finally:
+        holder.communicate("\n", timeout=10)
+    try:
+        assert all(g is not None and g[0]["degraded"] is True for g in got), got
+        assert max(took for _, took in got) < 1.5 * budget_ms / 1000, [took for _, took in got]
+        assert answer(app, auth, "unlocked")[0]["degraded"] is False
+    finally:
+        app.extensions["riskengine"].close()
