@@ -148,6 +148,8 @@ def build(version: str) -> dict:
             "/readyz": {"get": readyz},
             "/metrics": {"get": _plain("Prometheus metrics", {"description": "ok", "content": {
                 "text/plain": {"schema": {"type": "string"}}}})},
+            "/collector.js": {"get": _plain("The browser collector script (its SRI hash in X-Riskengine-Integrity)", {
+                "description": "ok", "content": {"text/javascript": {"schema": {"type": "string"}}}})},
             "/openapi.json": {"get": _plain("This document", {"description": "ok", "content": {
                 "application/json": {"schema": {"type": "object"}}}})},
         },

@@ -636,7 +636,8 @@ def test_wrong_method_or_route_answers_in_the_error_shape(client, auth, method, 
 
 @pytest.mark.parametrize("method, path, allow", [
     ("GET", "/v1/assess", "OPTIONS, POST"), ("PUT", "/v1/usage", "OPTIONS, POST"),
-    ("DELETE", "/v1/accounts/acct_1", "GET, HEAD, OPTIONS"), ("GET", "/v1/assessments/x/challenge", "OPTIONS, POST"),
+    ("PUT", "/v1/accounts/acct_1", "DELETE, GET, HEAD, OPTIONS"),
+    ("GET", "/v1/assessments/x/challenge", "OPTIONS, POST"),
     ("POST", "/healthz", "GET, HEAD, OPTIONS"), ("PATCH", "/openapi.json", "GET, HEAD, OPTIONS"),
 ])
 def test_405_carries_allow(client, auth, method, path, allow):
