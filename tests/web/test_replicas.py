@@ -99,8 +99,9 @@ def writers_run(bases: list[str], secret: str, seconds: float, writers: int = 8)
         with lock:
             statuses[status] += 1
             if status == 200:
-                answered.setdefault(body["event_id"], set()).add(out["assessment_id"])
-                if not out["degraded"]:
+                ids = answered.setdefault(body["event_id"], set())
+                if not out["degraded"]:          # a degraded answer carries an id that was never stored
+                    ids.add(out["assessment_id"])
                     durable.add(body["event_id"])
 
     def writer(w):
@@ -129,7 +130,7 @@ def assert_no_lost_or_duplicated(db_url, sent, statuses, answered):
     durable = answered.pop("__durable__")
     assert not [s for s in statuses if s >= 500], statuses
     assert set(statuses) == {200}, statuses
-    assert len(answered) == sent and all(len(ids) == 1 for ids in answered.values())   # twins got one answer
+    assert len(answered) == sent and all(len(ids) <= 1 for ids in answered.values())   # twins got one answer
     db = storage.make_engine(db_url)
     with db.connect() as conn:
         rows = conn.execute(text("SELECT event_id FROM assessment WHERE event_id LIKE 'ev-%'")).scalars().all()
