@@ -42,6 +42,7 @@ ENV_NAMES = {
     "hash_key": "RISKENGINE_HASH_KEY",
     "hash_key_file": "RISKENGINE_HASH_KEY_FILE",
     "db_timeout_ms": "RISKENGINE_DB_TIMEOUT_MS",
+    "usage_timeout_ms": "RISKENGINE_USAGE_TIMEOUT_MS",
     "key_cache_seconds": "RISKENGINE_KEY_CACHE_SECONDS",
     "email_dns_timeout_ms": "RISKENGINE_EMAIL_DNS_TIMEOUT_MS",
     "email_dns_server": "RISKENGINE_EMAIL_DNS_SERVER",
@@ -220,6 +221,9 @@ class Config:
     hash_key_file: Annotated[str, BeforeValidator(_key_file)] = "riskengine-hash.key"
     # bound on any one database wait in the request path
     db_timeout_ms: Annotated[int, _number(int, "milliseconds", least=1)] = 500
+    # the same bound for the bulk writers: one /v1/usage call (up to 10,000 records) and each
+    # round of the usage-link folder; a batch's write takes longer than a login's, so its own
+    usage_timeout_ms: Annotated[int, _number(int, "milliseconds", least=1)] = 5000
     # how long a verified API key is trusted before it is checked again (revocation delay)
     key_cache_seconds: Annotated[float, _number(float, "seconds", least=0)] = 0.5
     # >0: check signup emails' MX records within this budget

@@ -34,7 +34,7 @@ class Runtime:
     folder: LinkFolder = field(init=False)    # folds usage links into entitylink
 
     def __post_init__(self):
-        self.folder = LinkFolder(self.db, self.hasher)
+        self.folder = LinkFolder(self.db, self.hasher, budget_s=self.config.usage_timeout_ms / 1000)
 
     @classmethod
     def build(cls, config: Config, check_schema: bool = True) -> Runtime:

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from riskengine.storage.deadline import Deadline, DeadlineExceeded, within
+from riskengine.storage.deadline import Deadline, DeadlineExceeded, current, within
 
 BULK_WAIT_MS = 10_000
 
@@ -78,9 +78,14 @@ def writing(engine: Engine, wait: float | Deadline, poll_s: float = 0.0002):
     `wait` is the request's Deadline on the login path: the gate, SQLite's busy handler and
     every answer from PostgreSQL all come out of it, and once it has run out nothing is
     written. For bulk writers it is the seconds they may wait for the gate alone (their
-    transactions are big, and bounded by the engine's own timeouts)."""
-    deadline = wait if isinstance(wait, Deadline) else None
-    gate_until = wait if isinstance(wait, Deadline) else Deadline(wait)
+    transactions are big, and bounded by the engine's own timeouts), or less when the caller
+    runs within a deadline that ends sooner (then all its waits come out of that one)."""
+    deadline: Deadline | None
+    if isinstance(wait, Deadline):
+        deadline = gate_until = wait
+    else:
+        deadline = _sooner_than(wait)
+        gate_until = deadline or Deadline(wait)
     with within(deadline):
         path = _sqlite_file(engine)
         if path is None:
@@ -92,6 +97,13 @@ def writing(engine: Engine, wait: float | Deadline, poll_s: float = 0.0002):
                 raise DeadlineExceeded("the request's database budget ran out waiting for the write gate")
             with engine.begin() as conn:
                 yield conn
+
+
+def _sooner_than(seconds: float) -> Deadline | None:
+    """The deadline the caller already runs within (a request's, a folder round's) when it ends
+    before `seconds` from now: a bulk writer's own wait never outlasts its caller's budget."""
+    outer = current()
+    return outer if outer is not None and outer.remaining() < seconds else None
 
 
 @contextmanager

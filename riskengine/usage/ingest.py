@@ -6,6 +6,7 @@ without building Python dicts first (scripts/bench_ingest.py shows the split).""
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from datetime import datetime
@@ -13,12 +14,15 @@ from typing import Annotated, NamedTuple
 
 import msgspec
 from msgspec import Meta
+from sqlalchemy.exc import SQLAlchemyError
 
 from riskengine import storage
 from riskengine.errors import Conflict, InvalidInput, MalformedBody, RiskengineError, TooLarge
 from riskengine.hashing import Hasher
 from riskengine.schemas import canonical_ip
-from riskengine.usage.links import LinkFolder, pack
+from riskengine.usage.links import LinkFolder, one_line, pack
+
+log = logging.getLogger(__name__)
 
 FUTURE_SLACK = 300.0
 MAX_USAGE_RECORDS = 10_000
@@ -204,8 +208,17 @@ def ingest_once(db, batch: UsageBatch, hasher: Hasher, folder: LinkFolder | None
             raise
         return _replayed(batch_id or "", stored, body_hash)
     if waiting >= fold_after:
-        (folder or LinkFolder(db, hasher)).fold()
+        fold_after_commit(folder or LinkFolder(db, hasher))
     return Ingested(len(rows), False)
+
+
+def fold_after_commit(folder: LinkFolder) -> None:
+    """The batch is stored: a fold that fails (the database went away, the budget ran out) must
+    not turn its 202 into an error. Its links wait for the next fold; one line says why."""
+    try:
+        folder.fold()
+    except SQLAlchemyError as e:
+        log.warning("folding usage links after a stored batch failed; they wait for the next fold: %s", one_line(e))
 
 
 def _replayed(batch_id: str, stored: tuple[str, int], body_hash: str) -> Ingested:

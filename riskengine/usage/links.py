@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 
 import msgspec
 from sqlalchemy.exc import SQLAlchemyError
@@ -77,8 +78,8 @@ class LinkFolder:
     events."""
 
     def __init__(self, db, hasher: Hasher, tolerance: float = 60.0, remember: int = 1_000_000,
-                 forget_after: float = 3600.0):
-        self.db, self.hasher, self.tolerance = db, hasher, tolerance
+                 forget_after: float = 3600.0, budget_s: float = 5.0):
+        self.db, self.hasher, self.tolerance, self.budget_s = db, hasher, tolerance, budget_s
         self.remember, self.forget_after = remember, forget_after
         self.written: dict[tuple, list[float]] = {}      # (account, ip, device) -> [first, last]
         self.since = time.monotonic()
@@ -89,16 +90,23 @@ class LinkFolder:
         (0 at once when another thread or process on this machine is folding)."""
         if not self.lock.acquire(blocking=False):
             return 0
+        outer = storage.current()
         try:
-            with storage.alone(self.db, "fold") as alone:
-                return self._fold(batches) if alone else 0
+            with self.step(outer), storage.alone(self.db, "fold") as alone:
+                return self._fold(batches, outer) if alone else 0
         finally:
             self.lock.release()
 
-    def _fold(self, batches: int) -> int:
+    def step(self, outer: storage.Deadline | None = None):
+        """The bound on one step's database waits (a read, a write transaction): the caller's
+        deadline when it has one (a /v1/usage request folding), else `budget_s` of its own.
+        A frozen or unreachable database then fails the step, never hangs the folder."""
+        return storage.within(outer or storage.Deadline(self.budget_s))
+
+    def _fold(self, batches: int, outer: storage.Deadline | None) -> int:
         folded = 0
         while True:
-            with self.db.connect() as conn:
+            with self.step(outer), self.db.connect() as conn:
                 taken = storage.pending_links(conn, batches)
             if not taken:
                 return folded
@@ -106,7 +114,8 @@ class LinkFolder:
             links = links_of(uses, self.hasher)
             ids = [i for i, _ in taken]
             try:
-                with storage.writing(self.db, storage.BULK_WAIT_MS / 1000, storage.BULK_POLL_S) as conn:
+                with self.step(outer), storage.writing(self.db, storage.BULK_WAIT_MS / 1000,
+                                                       storage.BULK_POLL_S) as conn:
                     if storage.delete_pending_links(conn, ids) != len(ids):
                         raise _Raced
                     storage.upsert_links(conn, links)
@@ -146,7 +155,9 @@ def start_folder(folder: LinkFolder, every: float, longest: float = 60.0) -> thr
     pause = Backoff(every, longest)
 
     def fold_while_mine():
-        with storage.alone(folder.db, "folder") as mine:
+        with ExitStack() as held:
+            with folder.step():      # taking the folder's lock is bounded too; holding it is no wait
+                mine = held.enter_context(storage.alone(folder.db, "folder"))
             while mine and not stop.wait(pause.next() * random.uniform(0.5, 1.5)):
                 try:
                     folder.fold()

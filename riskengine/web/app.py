@@ -14,6 +14,7 @@ from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
 from riskengine.web.ratelimit import RateLimiter
 
 LOGIN_PATH = {"api.assess_route"}      # routes a login waits for: bounded by RISKENGINE_DB_TIMEOUT_MS
+BULK_PATH = {"api.usage_route"}        # bounded by RISKENGINE_USAGE_TIMEOUT_MS
 
 
 def create_app(config: Config | dict | None = None, runtime: Runtime | None = None) -> Flask:
@@ -40,9 +41,11 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
         # Only the usage route takes big batches; everything else is capped at 1 MiB.
         big = request.endpoint == "api.usage_route"
         request.max_content_length = cfg.usage_max_body_bytes if big else cfg.max_body_bytes
-        if request.endpoint in LOGIN_PATH:
+        budget_ms = cfg.db_timeout_ms if request.endpoint in LOGIN_PATH else (
+            cfg.usage_timeout_ms if request.endpoint in BULK_PATH else None)
+        if budget_ms is not None:
             # One budget for all of the call's database waits, the API key's lookup included.
-            g.db_deadline = storage.Deadline.after_ms(cfg.db_timeout_ms)
+            g.db_deadline = storage.Deadline.after_ms(budget_ms)
             g.db_deadline_scope = storage.within(g.db_deadline)
             g.db_deadline_scope.__enter__()
 

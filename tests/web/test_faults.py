@@ -9,19 +9,22 @@ twice the budget where the fault being fixed took twice the budget. Each test st
 database server or lock holder, so they are slow tests."""
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
+from sqlalchemy import text
 
 from riskengine import storage
 from riskengine.apikeys import create_key
 from riskengine.config import Config
 from riskengine.storage import migrate
 from riskengine.web.app import create_app
-from tests.factories import PG_BIN, PrivatePostgres, signup
+from riskengine.usage.links import LinkFolder, pack, start_folder
+from tests.factories import PG_BIN, PrivatePostgres, count, record, signup
 
 pytestmark = pytest.mark.timeout(120)
 needs_postgresql = pytest.mark.skipif(PG_BIN is None, reason="no PostgreSQL server binaries under "
@@ -36,14 +39,14 @@ def postgresql():
     server.close()
 
 
-def served(url: str, tmp_path, budget_ms: int = BUDGET_MS):
+def served(url: str, tmp_path, budget_ms: int = BUDGET_MS, usage_budget_ms: int = 5000):
     """The real app on `url` (migrated), and an API key it has already verified and cached."""
     eng = storage.make_engine(url, 10_000)
     migrate.upgrade(eng)
     eng.dispose()
     app = create_app(Config(database_url=url, hash_key="test-hash-key-0123456789abcdef",
                             hash_key_file=str(tmp_path / "hash.key"), key_cache_seconds=600.0,
-                            db_timeout_ms=budget_ms))
+                            db_timeout_ms=budget_ms, usage_timeout_ms=usage_budget_ms))
     auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, tmp_path.name[-30:], None)}"}
     assert answer(app, auth, "warm")[0]["degraded"] is False
     return app, auth
@@ -116,6 +119,84 @@ def test_a_stopped_postgresql_gives_degraded_answers_then_recovers(postgresql, t
         assert recovers(app, auth, within_s=10.0)
     finally:
         app.extensions["riskengine"].close()
+
+
+def usage_while(app, auth, body: dict, wait_s: float):
+    """(status, body, seconds) of one /v1/usage call, or None if still unanswered after wait_s."""
+    out: list = [None]
+
+    def call():
+        started = time.monotonic()
+        resp = app.test_client().post("/v1/usage", json=body, headers=auth)
+        out[0] = (resp.status_code, resp.json, time.monotonic() - started)
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(wait_s)
+    return out[0]
+
+
+def stored_rows(app, account: str, batch_id: str) -> tuple[int, int]:
+    with app.extensions["riskengine"].db.connect() as conn:
+        return (conn.execute(text("SELECT COUNT(*) FROM usagerecord WHERE account_id = :a"), {"a": account}).scalar(),
+                conn.execute(text("SELECT COUNT(*) FROM usagebatch WHERE batch_id = :b"), {"b": batch_id}).scalar())
+
+
+@needs_postgresql
+def test_a_frozen_postgresql_gives_usage_a_503_within_its_budget_and_stores_nothing(postgresql, tmp_path):
+    usage_budget_ms = 1000
+    app, auth = served(postgresql.url, tmp_path, usage_budget_ms=usage_budget_ms)
+    body = {"batch_id": "frozen-batch-1", "records": [record(i, account_id="acct_frozen") for i in range(50)]}
+    try:
+        postgresql.freeze()
+        try:
+            got = [usage_while(app, auth, body, wait_s=8.0) for _ in range(2)]   # pooled, then new connections
+        finally:
+            postgresql.thaw()
+        assert all(g is not None for g in got), "a /v1/usage call waited for the frozen database"
+        for status, answer, _ in got:
+            assert status == 503 and answer["error"]["code"] == "unavailable", answer
+        assert max(took for _, _, took in got) < usage_budget_ms / 1000 + 1.0, [took for _, _, took in got]
+        assert stored_rows(app, "acct_frozen", "frozen-batch-1") == (0, 0)      # nothing half-written
+        status, answer, _ = usage_while(app, auth, body, wait_s=30.0)           # the retry, once it is back
+        assert (status, answer["duplicate"]) == (202, False), answer
+        assert stored_rows(app, "acct_frozen", "frozen-batch-1") == (50, 1)
+    finally:
+        app.extensions["riskengine"].close()
+
+
+@needs_postgresql
+def test_the_link_folder_backs_off_quietly_while_postgresql_is_frozen(postgresql, tmp_path, caplog):
+    """Each failed round is one warning line without a traceback, the rounds come further apart,
+    and the folder is not stuck in a wait: once thawed it folds what waited."""
+    app, auth = served(postgresql.url, tmp_path)
+    state = app.extensions["riskengine"]
+    folder = LinkFolder(state.db, state.hasher, budget_s=0.3)
+    caplog.set_level(logging.WARNING, logger="riskengine.usage.links")
+    stop = start_folder(folder, every=0.05, longest=1.0)
+    try:
+        time.sleep(0.5)         # it has taken the folder's lock and folded a round
+        with state.db.begin() as conn:
+            storage.insert_usage(conn, [], pack([("acct_folded", "198.51.100.9", None, 1.0, 2.0)]), time.time())
+        postgresql.freeze()
+        try:
+            time.sleep(3.0)
+        finally:
+            postgresql.thaw()
+        failures = [r for r in caplog.records if r.name == "riskengine.usage.links"]
+        assert 1 <= len(failures) <= 10, [r.getMessage() for r in failures]
+        for r in failures:
+            said = r.getMessage()
+            assert r.exc_info is None and "\n" not in said and "Traceback" not in said, said
+            assert said.startswith("folding usage links failed, retrying in about"), said
+        until = time.monotonic() + 15
+        while time.monotonic() < until and count(app, "SELECT COUNT(*) FROM pendinglinks"):
+            time.sleep(0.1)
+        assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
+        assert count(app, "SELECT COUNT(*) FROM entitylink WHERE account_id = 'acct_folded'") == 3
+    finally:
+        stop.set()
+        state.close()
 
 
 HOLD_LOCK = """
