@@ -177,7 +177,8 @@ def test_the_link_folder_backs_off_quietly_while_postgresql_is_frozen(postgresql
     try:
         time.sleep(0.5)         # it has taken the folder's lock and folded a round
         with state.db.begin() as conn:
-            storage.insert_usage(conn, [], pack([("acct_folded", "198.51.100.9", None, 1.0, 2.0)]), time.time())
+            row = ("acct_folded", 1.0, "198.51.100.9", None, None, None, 1, None, None, None, None)
+            storage.insert_usage(conn, [row], pack([("acct_folded", "198.51.100.9", None, 1.0, 2.0)]), time.time())
         postgresql.freeze()
         try:
             time.sleep(3.0)
@@ -193,7 +194,7 @@ def test_the_link_folder_backs_off_quietly_while_postgresql_is_frozen(postgresql
         while time.monotonic() < until and count(app, "SELECT COUNT(*) FROM pendinglinks"):
             time.sleep(0.1)
         assert count(app, "SELECT COUNT(*) FROM pendinglinks") == 0
-        assert count(app, "SELECT COUNT(*) FROM entitylink WHERE account_id = 'acct_folded'") == 3
+        assert count(app, "SELECT COUNT(*) FROM entitylink WHERE account_id = 'acct_folded'") == 2   # ip, subnet
     finally:
         stop.set()
         state.close()
