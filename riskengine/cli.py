@@ -73,6 +73,10 @@ def serve(host, port, workers, threads):
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="riskengine-metrics-")
     engine = _db(cfg)
+    # Imported once here, before the forks: the check's child and every gunicorn worker inherit
+    # the modules instead of importing them again (XGBoost, SciPy, scikit-learn, SQLAlchemy:
+    # seconds each time). Only imports: no model is loaded in this process (see _check_runtime).
+    import riskengine.web.app  # noqa: F401
     _check_runtime(cfg)
     from riskengine.storage import optimize
     optimize(engine)                                  # fresh planner statistics for the workers

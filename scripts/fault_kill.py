@@ -52,8 +52,9 @@ def main() -> None:
     print(f"usage batches acknowledged {result['batches_acked']} (after the kill {result['batches_acked_after_kill']}):"
           f" lost {result['batches_lost']}, duplicated {result['batches_duplicated']}, partial "
           f"{result['batches_partial']}")
-    print(f"healthy again {result['healthy_after_kill_s']:.2f} s after the kill (the first start, before any "
-          f"load, took {result['first_start_s']:.2f} s)")
+    print(f"healthy again {result['healthy_after_kill_s']:.2f} s after the kill, the restarted server having used "
+          f"{result['restart_cpu_s']:.2f} s of CPU (the first start, before any load, took "
+          f"{result['first_start_s']:.2f} s, {result['first_start_cpu_s']:.2f} s of CPU)")
 
 
 def run(url: str, seconds: float, clients: int, code: str | None) -> dict:
@@ -92,6 +93,7 @@ def run(url: str, seconds: float, clients: int, code: str | None) -> dict:
 
     served.start()
     first_start = served.ready()
+    first_cpu = served.cpu_seconds()
     threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
     for t in threads:
         t.start()
@@ -104,6 +106,7 @@ def run(url: str, seconds: float, clients: int, code: str | None) -> dict:
         served.start()
         served.ready()
         healthy = time.monotonic() - killed_at
+        boot_cpu = served.cpu_seconds()
         time.sleep(seconds / 2)
         stop.set()
         for t in threads:
@@ -112,7 +115,8 @@ def run(url: str, seconds: float, clients: int, code: str | None) -> dict:
         stop.set()
         served.stop()
     return {"database": url.split("@")[-1], "healthy_after_kill_s": round(healthy, 3),
-            "first_start_s": round(first_start, 3),
+            "first_start_s": round(first_start, 3), "first_start_cpu_s": round(first_cpu, 2),
+            "restart_cpu_s": round(boot_cpu, 2),
             "assessments_acked_after_kill": len(acked_assess) - before[0],
             "batches_acked_after_kill": len(acked_batches) - before[1],
             "assessments_degraded_database": degraded["database"],
