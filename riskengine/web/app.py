@@ -29,6 +29,7 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
                                                       cfg.extra.get("rate_limit_prefix", "riskengine"))
     MODEL_INFO.labels(state.model.version if state.model else "none", state.policy.version).set(1)
     errors.register(app)
+    app.wsgi_app = whole_bodies(app.wsgi_app)  # type: ignore[method-assign]
     # An encoded slash in an id must not be merged and redirected to another resource.
     app.url_map.merge_slashes = False
     app.register_blueprint(api.bp)
@@ -62,4 +63,17 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
         LATENCY.labels(route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 
+    return app
+
+
+def whole_bodies(wsgi_app):
+    """A body that ends before its Content-Length (the client was cut off, or closed its side)
+    must never pass for a shorter valid one. gunicorn marks its input `wsgi.input_terminated`
+    and then returns what arrived without a word; werkzeug, told nothing, reads a body with a
+    length through its LimitedStream, which raises ClientDisconnected (a 400) on an early end.
+    Chunked bodies keep the flag: gunicorn checks their framing itself."""
+    def app(environ, start_response):
+        if environ.get("CONTENT_LENGTH"):
+            environ.pop("wsgi.input_terminated", None)
+        return wsgi_app(environ, start_response)
     return app

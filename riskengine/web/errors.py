@@ -7,7 +7,7 @@ from flask import Flask, jsonify
 from gunicorn.http.errors import NoMoreData, ParseException
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
 from riskengine.errors import Conflict, InvalidInput, MalformedBody, NotFound, RiskengineError, TooLarge
 
@@ -103,7 +103,8 @@ def register(app: Flask) -> None:
         return error_response(400, BAD_REQUEST, f"the request is not valid HTTP: {e}"[:300])
 
     @app.errorhandler(NoMoreData)
-    def _cut_short(e: NoMoreData):
+    @app.errorhandler(ClientDisconnected)
+    def _cut_short(e: Exception):
         return error_response(400, BAD_REQUEST, "the request body ended before its announced length")
 
     @app.errorhandler(SQLAlchemyError)

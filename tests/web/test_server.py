@@ -133,3 +133,50 @@ def test_write_json_error_renders_the_error_body():
     assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert b"Content-Type: application/json" in head and f"Content-Length: {len(body)}".encode() in head
     assert json.loads(body) == {"error": {"code": "header_fields_too_large", "message": "Error parsing headers: 'x'"}}
+
+
+def cut_short(port: int, path: str, key: str, body: bytes, announced: int) -> tuple[int, dict, bytes]:
+    """A request announcing `announced` bytes of body, sending `body` (fewer), then closing its
+    side of the connection, as a client that crashed or was cut off mid-send would."""
+    head = request(f"POST {path} HTTP/1.1", f"Authorization: Bearer {key}", "Content-Type: application/json",
+                   f"Content-Length: {announced}")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head + body)
+            sock.shutdown(socket.SHUT_WR)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:         # reset: the server dropped the connection
+        return 0, {}, b""
+    if not data:
+        return 0, {}, b""
+    head_, _, rest = data.partition(b"\r\n\r\n")
+    lines = head_.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    return int(lines[0].split()[1]), headers, rest
+
+
+def full(port: int, path: str, key: str, body: bytes, method: str = "POST") -> tuple[int, dict, bytes]:
+    return exchange(port, request(f"{method} {path} HTTP/1.1", f"Authorization: Bearer {key}",
+                                  "Content-Type: application/json", f"Content-Length: {len(body)}", body=body))
+
+
+def test_a_body_cut_short_is_never_taken_for_a_shorter_valid_one(served):
+    """The bytes that did arrive are valid JSON on their own: a server that took them for the whole
+    body would store a batch or an assessment the client never finished sending."""
+    port, key = served
+    assess = json.dumps({"event": "signup", "account": {"id": "acct_cut_short"}, "ip": "203.0.113.7"}).encode()
+    usage = json.dumps({"batch_id": "cut-short-1", "records": [
+        {"account_id": "acct_cut_usage", "occurred_at": "2026-11-20T10:00:00Z"}]}).encode()
+    for path, body in (("/v1/assess", assess), ("/v1/usage", usage)):
+        status, headers, answer = cut_short(port, path, key, body, announced=len(body) + 40)
+        assert status in (0, 400), (path, status, answer[:300])      # dropped, or a clear 400
+        if status == 400:
+            err = error_of(headers, answer)
+            assert err["code"] == "bad_request" and "ended before" in err["message"], err
+    assert full(port, "/v1/accounts/acct_cut_short", key, b"", method="GET")[0] == 404       # nothing stored
+    other = json.dumps({"batch_id": "cut-short-1", "records": [
+        {"account_id": "acct_cut_usage", "occurred_at": "2026-11-20T10:00:01Z"}]}).encode()
+    status, _, answer = full(port, "/v1/usage", key, other)
+    assert status == 202 and json.loads(answer)["duplicate"] is False, answer     # the id was never used
