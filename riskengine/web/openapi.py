@@ -66,6 +66,9 @@ def _errors(codes) -> dict:
     return out
 
 
+EXTENSION = "x-riskengine-extension"    # marks an operation riskengine adds beyond the shared contract
+
+
 def _op(summary, scope, request=None, ok=None, status="200", errors=()):
     codes = (*AUTHENTICATED, *(JSON_BODY if request else ()), *errors)
     op = {"summary": summary, "security": [{"bearer": [scope]}],
@@ -113,6 +116,10 @@ def build(version: str) -> dict:
     erase = _op("Erase an account: delete every stored row of it (docs/privacy.md)", "admin", ok="ErasureAnswer",
                 errors=(404,))
     erase["parameters"] = _path_param("account_id")
+    # Not in the shared contract (v1 and v1.1 have no DELETE): riskengine's own, for erasure requests.
+    erase["description"] = ("A project extension: not part of the shared HTTP contract (v1, v1.1), which "
+                            "callers integrate against; riskengine adds it for erasure requests.")
+    erase[EXTENSION] = True
     challenge = _op("Report how a challenge ended", "assess", "ChallengeRequest", "ChallengeAnswer", errors=(404,))
     challenge["parameters"] = _path_param("assessment_id")
     components = schemas()

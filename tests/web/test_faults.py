@@ -22,8 +22,8 @@ from riskengine import storage
 from riskengine.apikeys import create_key
 from riskengine.config import Config
 from riskengine.storage import migrate
-from riskengine.web.app import create_app
 from riskengine.usage.links import LinkFolder, pack, start_folder
+from riskengine.web.app import create_app
 from tests.factories import PG_BIN, PrivatePostgres, count, record, signup
 
 pytestmark = pytest.mark.timeout(120)

@@ -51,3 +51,21 @@ def test_the_document_states_the_ip_format_and_the_nul_rule(client):
     assert schemas["AssessRequest"]["properties"]["ip"]["anyOf"] == [{"format": "ipv4"}, {"format": "ipv6"}]
     assert schemas["AccountIn"]["properties"]["id"]["pattern"] == "^[^\\u0000]*$"
     assert schemas["UsageRecordIn"]["properties"]["account_id"]["pattern"] == "^[^\\u0000]*$"
+
+
+# The /v1 operations of the shared contract (v1 and its v1.1 additions); anything else under /v1
+# is riskengine's own, and the document must say so.
+CONTRACT_V1 = {("post", "/v1/assess"), ("post", "/v1/usage"), ("post", "/v1/labels"),
+               ("post", "/v1/assessments/{assessment_id}/challenge"), ("get", "/v1/accounts/{account_id}"),
+               ("post", "/v1/device")}
+
+
+def test_v1_operations_beyond_the_contract_are_marked_as_extensions(client):
+    doc = client.get("/openapi.json").json
+    ops = {(m, p): op for p, methods in doc["paths"].items() if p.startswith("/v1/") for m, op in methods.items()}
+    for key, op in ops.items():
+        marked = op.get("x-riskengine-extension") is True
+        assert marked == (key not in CONTRACT_V1), key
+        if marked:
+            assert "not part of the shared HTTP contract" in op["description"], key
+    assert ops[("delete", "/v1/accounts/{account_id}")]["x-riskengine-extension"] is True
