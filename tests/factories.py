@@ -247,3 +247,60 @@ class PrivatePostgres:
         except (OSError, subprocess.SubprocessError, ValueError):
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- faults: a Redis of the test's own
+
+REDIS_SERVER = next((p for p in ("/usr/bin/redis-server", "/usr/local/bin/redis-server") if Path(p).exists()), None)
+
+
+class PrivateRedis:
+    """A redis-server this test started (a temp dir, a free port, nothing saved to disk), so it
+    can be stopped, started again and frozen without touching the shared one on 6379."""
+
+    def __init__(self):
+        import tempfile
+        assert REDIS_SERVER is not None
+        self.dir, self.port = Path(tempfile.mkdtemp(prefix="riskengine-redis-")), free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--dir", str(self.dir), "--save", "", "--appendonly", "no"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        until = time.monotonic() + 30
+        while not self.answers():
+            assert self.proc.poll() is None and time.monotonic() < until, "redis-server did not start"
+            time.sleep(0.02)
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()            # as a crash would: no shutdown handshake
+            self.proc.wait(timeout=30)
+
+    def freeze(self) -> None:
+        import signal
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        import signal
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        import shutil
+        if self.proc is not None and self.proc.poll() is None:
+            self.thaw()
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -24,7 +24,7 @@ from riskengine.config import Config
 from riskengine.storage import migrate
 from riskengine.usage.links import LinkFolder, pack, start_folder
 from riskengine.web.app import create_app
-from tests.factories import PG_BIN, PrivatePostgres, count, record, signup
+from tests.factories import PG_BIN, REDIS_SERVER, PrivatePostgres, PrivateRedis, count, record, signup
 
 pytestmark = pytest.mark.timeout(120)
 needs_postgresql = pytest.mark.skipif(PG_BIN is None, reason="no PostgreSQL server binaries under "
@@ -231,3 +231,76 @@ def test_a_sqlite_file_locked_by_another_process_degrades_within_one_budget(tmp_
         assert answer(app, auth, "unlocked")[0]["degraded"] is False
     finally:
         app.extensions["riskengine"].close()
+
+
+# ------------------------------------------------------------------ Redis down under load
+
+class Logins:
+    """`clients` threads assessing back to back; each call: (sent, took, status, body)."""
+
+    def __init__(self, app, auth, clients: int = 3):
+        self.calls: list[tuple[float, float, int, dict]] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._client, args=(app, auth, k), daemon=True) for k in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def _client(self, app, auth, k: int) -> None:
+        client, n = app.test_client(), 0
+        while not self.stop.is_set():
+            n += 1
+            sent = time.monotonic()
+            resp = client.post("/v1/assess", json=signup(f"redis_{k}_{n}"), headers=auth)
+            self.calls.append((sent, time.monotonic() - sent, resp.status_code, resp.json))
+
+    def since(self, t: float) -> list:
+        return [c for c in list(self.calls) if c[0] >= t]
+
+    def end(self) -> list:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        return sorted(self.calls, key=lambda c: c[0])
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="no redis-server to start a private one with")
+@pytest.mark.parametrize("fault", ["stopped", "frozen"])
+def test_logins_pass_uncounted_while_redis_is_down_and_are_counted_again_once_it_is_back(tmp_path, fault):
+    """The shared rate-limit store fails under load (killed, or SIGSTOP: it accepts and never
+    answers): no 5xx, no call waits on it, every login is answered and none is refused by the
+    limit or marked degraded for it (the contract); once it is back the limit holds again."""
+    redis = PrivateRedis()
+    path = tmp_path / "redis.db"
+    eng = storage.make_engine(f"sqlite:///{path}", 10_000)
+    migrate.upgrade(eng)
+    eng.dispose()
+    app = create_app(Config(database_url=f"sqlite:///{path}", hash_key="test-hash-key-0123456789abcdef",
+                            hash_key_file=str(tmp_path / "hash.key"), key_cache_seconds=600.0,
+                            rate_limits="assess=10/second", redis_url=redis.url))
+    auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, 'redis-fault', None)}"}
+    load = Logins(app, auth)
+    try:
+        time.sleep(2.0)
+        assert 429 in {c[2] for c in load.calls}, "the limit was never met: the test proves nothing"
+        began = time.monotonic()
+        redis.stop() if fault == "stopped" else redis.freeze()
+        time.sleep(3.0)
+        redis.start() if fault == "stopped" else redis.thaw()
+        ended = time.monotonic()
+        until = ended + 20
+        while 429 not in {c[2] for c in load.since(ended)} and time.monotonic() < until:
+            time.sleep(0.1)
+        calls = load.end()
+    finally:
+        load.stop.set()
+        app.extensions["riskengine"].close()
+        redis.close()
+    assert all(c[2] in (200, 429) for c in calls), {c[2] for c in calls}          # never a 5xx
+    assert max(c[1] for c in calls) < 5.0, max(c[1] for c in calls)              # sanity bound: nothing hung
+    # Once the first failure tripped the breaker (the first call after `began`), logins pass uncounted.
+    down = [c for c in calls if began + 0.5 <= c[0] and c[0] + c[1] < ended]
+    assert down and all(c[2] == 200 for c in down), {c[2] for c in down}
+    for _, _, _, body in down:
+        codes = {r["code"] for r in body["reasons"]}
+        assert not body["degraded"] or any(code.startswith("degraded.database") for code in codes), codes
+    assert 429 in {c[2] for c in calls if c[0] >= ended}, "the limit did not hold again once Redis was back"
