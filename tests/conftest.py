@@ -14,7 +14,7 @@ from riskengine.apikeys import create_key
 from riskengine.config import Config
 from riskengine.storage import migrate
 from riskengine.web.app import create_app
-from tests.factories import USER_IPS, farm_signup, legit_signup, usage
+from tests.factories import USER_IPS, StubServer, farm_signup, legit_signup, usage
 
 DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"
@@ -120,3 +120,19 @@ def world(client, auth):
     assert client.post("/v1/labels", json={"account_id": "farm_0", "label": "fraud", "source": "analyst"},
                        headers=auth).status_code == 201
     return records
+
+
+@pytest.fixture
+def stub_server():
+    """Start StubServer(answer) as often as a test needs: stub_server(answer), or
+    stub_server(status, body) for a fixed answer. All are closed when the test ends."""
+    servers: list[StubServer] = []
+
+    def start(answer, body=None) -> StubServer:
+        fixed = answer
+        servers.append(StubServer(answer if callable(answer) else lambda _request: (fixed, body)))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()

@@ -7,8 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sqlalchemy import text
@@ -304,3 +307,42 @@ class PrivateRedis:
             self.thaw()
             self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- a stand-in for the engine over HTTP
+
+class StubServer:
+    """A small HTTP server on 127.0.0.1 that answers every GET and POST with `answer(body)`
+    (the request's JSON body, None if it has none) -> (status, JSON document), and counts the
+    requests: what an overloaded or broken engine would answer, for the client and the demo.
+    Use it through the `stub_server` fixture, which closes it."""
+
+    def __init__(self, answer: Callable[[dict | None], tuple[int, dict]]):
+        self.hits = 0
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                stub.hits += 1
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, out = answer(json.loads(raw) if raw else None)
+                data = json.dumps(out).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -2,7 +2,6 @@
 and its tally against a small local HTTP server that answers what a broken server would."""
 from __future__ import annotations
 
-import json
 import os
 import queue
 import re
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
@@ -213,24 +211,6 @@ def _events(n: int) -> list:
             for i in range(n)]
 
 
-class _Answers(BaseHTTPRequestHandler):
-    """Answers /v1/assess by the account's number: i % 10 == 0 a 503, == 1 a 422, else a decision.
-    `answer` on the server can change that."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        status, out = self.server.answer(int(body["account"]["id"].split("_")[1]))
-        raw = json.dumps(out).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args):
-        pass
-
-
 def _mixed(i: int):
     if i % 10 == 0:
         return 503, {"error": {"code": "unavailable", "message": "the database is unavailable; retry shortly"}}
@@ -239,21 +219,16 @@ def _mixed(i: int):
     return 200, {"decision": "block" if i % 3 else "allow", "reasons": [{"message": f"reason {i}"}]}
 
 
-def _replay_against(answer, n: int) -> tuple[demo.Tally, list[str]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
-    server.answer = answer
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def _replay_against(stub_server, answer, n: int) -> tuple[demo.Tally, list[str]]:
+    """Replay n events against a server that answers by the account's number (see _mixed)."""
+    server = stub_server(lambda body: answer(int(body["account"]["id"].split("_")[1])))
     lines: list[str] = []
-    try:
-        tally = demo._replay(server.server_address[1], "rk_test", _events(n), 3, lines.append)
-    finally:
-        server.shutdown()
-        server.server_close()
+    tally = demo._replay(server.port, "rk_test", _events(n), 3, lines.append)
     return tally, lines
 
 
-def test_answers_that_are_not_decisions_are_counted_by_status():
-    tally, _ = _replay_against(_mixed, 100)
+def test_answers_that_are_not_decisions_are_counted_by_status(stub_server):
+    tally, _ = _replay_against(stub_server, _mixed, 100)
     assert tally.failures == {"HTTP 503": 10, "HTTP 422": 10}
     assert tally.decided() == 80 and tally.counted() == 100
     summary = demo._summary(tally, 100)
@@ -264,10 +239,10 @@ def test_answers_that_are_not_decisions_are_counted_by_status():
     assert "HTTP 503: 10" in demo._verdict(tally, 100)                    # a 5xx fails the run
 
 
-def test_client_errors_alone_fail_only_a_run_without_decisions():
-    some, _ = _replay_against(lambda i: _mixed(i) if i % 10 else _mixed(1), 50)   # 422s, no 503
+def test_client_errors_alone_fail_only_a_run_without_decisions(stub_server):
+    some, _ = _replay_against(stub_server, lambda i: _mixed(i) if i % 10 else _mixed(1), 50)   # 422s, no 503
     assert some.failures == {"HTTP 422": 10} and demo._verdict(some, 50) is None
-    none, _ = _replay_against(lambda i: _mixed(1), 20)
+    none, _ = _replay_against(stub_server, lambda i: _mixed(1), 20)
     assert none.failures == {"HTTP 422": 20}
     assert demo._verdict(none, 20) == "none of the 20 events got a decision"
 

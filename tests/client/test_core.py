@@ -1,14 +1,12 @@
 """RiskClient over real sockets: the live engine (the real app served by werkzeug on
 127.0.0.1), a closed port, a server that accepts and never answers, and a small server that
-answers what an overloaded or broken engine would (503, 429)."""
+answers what an overloaded or broken engine would (503, 429: tests.factories.StubServer)."""
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from werkzeug.serving import make_server
@@ -51,51 +49,6 @@ def silent_url() -> Iterator[str]:
     for conn in held:
         conn.close()
     listener.close()
-
-
-class _Answers:
-    """A server that answers every request with a fixed status, and counts the requests."""
-
-    def __init__(self, status: int, body: dict):
-        self.hits = 0
-        answers = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                answers.hits += 1
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def answering():
-    servers: list[_Answers] = []
-
-    def start(status, body):
-        servers.append(_Answers(status, body))
-        return servers[-1]
-
-    yield start
-    for s in servers:
-        s.close()
 
 
 def test_assess_against_the_live_engine(engine_url, api_key):
@@ -165,23 +118,23 @@ def test_a_silent_server_fails_over_within_the_deadline(silent_url):
     assert elapsed < 0.5 + 0.2 + 0.5
 
 
-def test_a_503_is_retried_once_then_fails_over(answering):
-    server = answering(503, {"error": {"code": "unavailable", "message": "database unavailable"}})
+def test_a_503_is_retried_once_then_fails_over(stub_server):
+    server = stub_server(503, {"error": {"code": "unavailable", "message": "database unavailable"}})
     answer = RiskClient(server.url, "rk_x", timeout=2.0, failover="block").assess(signup())
     assert answer["decision"] == "block" and answer["failover"] is True
     assert "HTTP 503" in answer["reasons"][0]["message"]
     assert server.hits == 2
 
 
-def test_a_429_fails_over_without_a_retry(answering):
-    server = answering(429, {"error": {"code": "rate_limited", "message": "slow down"}})
+def test_a_429_fails_over_without_a_retry(stub_server):
+    server = stub_server(429, {"error": {"code": "rate_limited", "message": "slow down"}})
     answer = RiskClient(server.url, "rk_x", timeout=2.0, failover="allow").assess(signup())
     assert answer["decision"] == "allow" and "HTTP 429" in answer["reasons"][0]["message"]
     assert server.hits == 1
 
 
-def test_calls_other_than_assess_raise_unavailable_instead_of_failing_over(answering):
-    server = answering(503, {"error": {"code": "unavailable", "message": "down"}})
+def test_calls_other_than_assess_raise_unavailable_instead_of_failing_over(stub_server):
+    server = stub_server(503, {"error": {"code": "unavailable", "message": "down"}})
     client = RiskClient(server.url, "rk_x", timeout=1.0, failover="allow")
     with pytest.raises(Unavailable):
         client.label("acct_1", "fraud")
@@ -191,8 +144,8 @@ def test_calls_other_than_assess_raise_unavailable_instead_of_failing_over(answe
     assert server.hits == 3            # a batch with an id is safe to send twice
 
 
-def test_a_422_from_a_server_is_never_turned_into_a_failover(answering):
-    server = answering(422, {"error": {"code": "validation_error", "message": "ip is invalid", "field": "ip"}})
+def test_a_422_from_a_server_is_never_turned_into_a_failover(stub_server):
+    server = stub_server(422, {"error": {"code": "validation_error", "message": "ip is invalid", "field": "ip"}})
     with pytest.raises(ApiError) as err:
         RiskClient(server.url, "rk_x", timeout=1.0, failover="allow").assess(signup())
     assert (err.value.status, err.value.field) == (422, "ip")
