@@ -346,3 +346,15 @@ class StubServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def one_line_failures(caplog, logger: str, prefixes: tuple[str, ...], least: int, most: int) -> list[str]:
+    """What `logger` logged: from `least` to `most` records (a retry loop that backs off), each
+    one line without a traceback, starting with one of `prefixes`."""
+    records = [r for r in caplog.records if r.name == logger]
+    assert least <= len(records) <= most, [r.getMessage() for r in records]
+    for r in records:
+        said = r.getMessage()
+        assert r.exc_info is None and "\n" not in said and "Traceback" not in said, said
+        assert said.startswith(prefixes), said
+    return [r.getMessage() for r in records]

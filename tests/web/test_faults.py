@@ -24,7 +24,16 @@ from riskengine.config import Config
 from riskengine.storage import migrate
 from riskengine.usage.links import LinkFolder, pack, start_folder
 from riskengine.web.app import create_app
-from tests.factories import PG_BIN, REDIS_SERVER, PrivatePostgres, PrivateRedis, count, record, signup
+from tests.factories import (
+    PG_BIN,
+    REDIS_SERVER,
+    PrivatePostgres,
+    PrivateRedis,
+    count,
+    one_line_failures,
+    record,
+    signup,
+)
 
 pytestmark = pytest.mark.timeout(120)
 needs_postgresql = pytest.mark.skipif(PG_BIN is None, reason="no PostgreSQL server binaries under "
@@ -48,7 +57,9 @@ def served(url: str, tmp_path, budget_ms: int = BUDGET_MS, usage_budget_ms: int 
                             hash_key_file=str(tmp_path / "hash.key"), key_cache_seconds=600.0,
                             db_timeout_ms=budget_ms, usage_timeout_ms=usage_budget_ms))
     auth = {"Authorization": f"Bearer {create_key(app.extensions['riskengine'].db, tmp_path.name[-30:], None)}"}
-    assert answer(app, auth, "warm")[0]["degraded"] is False
+    # The first calls pay for connecting and the first scoring: on a busy machine one can run
+    # out of the budget. Warm until one is not degraded (the faults below need a healthy start).
+    assert any(answer(app, auth, f"warm_{i}")[0]["degraded"] is False for i in range(5))
     return app, auth
 
 
@@ -184,12 +195,7 @@ def test_the_link_folder_backs_off_quietly_while_postgresql_is_frozen(postgresql
             time.sleep(3.0)
         finally:
             postgresql.thaw()
-        failures = [r for r in caplog.records if r.name == "riskengine.usage.links"]
-        assert 1 <= len(failures) <= 10, [r.getMessage() for r in failures]
-        for r in failures:
-            said = r.getMessage()
-            assert r.exc_info is None and "\n" not in said and "Traceback" not in said, said
-            assert said.startswith("folding usage links failed, retrying in about"), said
+        one_line_failures(caplog, "riskengine.usage.links", ("folding usage links failed, retrying in about",), 1, 10)
         until = time.monotonic() + 15
         while time.monotonic() < until and count(app, "SELECT COUNT(*) FROM pendinglinks"):
             time.sleep(0.1)
