@@ -112,6 +112,13 @@ def _name_connect_failures(eng: Engine) -> None:
                                       f"{_reason(ctx.original_exception)}") from ctx.original_exception
 
 
+def one_line(error: BaseException) -> str:
+    """A database error's first line, for a log: SQLAlchemy's also carry the statement and its
+    parameters (raw request data, up to a whole usage batch) and a link."""
+    said = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"{type(error).__name__}: {said[0] if said else ''}"
+
+
 def _where(url) -> str:
     if url.get_backend_name() == "sqlite":
         return f"the SQLite database {url.database or ':memory:'}"

@@ -20,7 +20,7 @@ from riskengine import storage
 from riskengine.errors import Conflict, InvalidInput, MalformedBody, RiskengineError, TooLarge
 from riskengine.hashing import Hasher
 from riskengine.schemas import canonical_ip
-from riskengine.usage.links import LinkFolder, one_line, pack
+from riskengine.usage.links import LinkFolder, pack
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,8 @@ def fold_after_commit(folder: LinkFolder) -> None:
     try:
         folder.fold()
     except SQLAlchemyError as e:
-        log.warning("folding usage links after a stored batch failed; they wait for the next fold: %s", one_line(e))
+        log.warning("folding usage links after a stored batch failed; they wait for the next fold: %s",
+                    storage.one_line(e))
 
 
 def _replayed(batch_id: str, stored: tuple[str, int], body_hash: str) -> Ingested:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from riskengine import storage
 from riskengine.hashing import Hasher
 from riskengine.signals.ip import subnet_of
+from riskengine.storage import one_line
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +198,3 @@ class Backoff:
 
     def succeeded(self) -> None:
         self.failures = 0
-
-
-def one_line(error: BaseException) -> str:
-    """A database error's first line: SQLAlchemy's also carry the statement and a link."""
-    said = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return f"{type(error).__name__}: {said[0] if said else ''}"

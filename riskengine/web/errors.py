@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 
 from riskengine.errors import Conflict, InvalidInput, MalformedBody, NotFound, RiskengineError, TooLarge
+from riskengine.storage import one_line
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(SQLAlchemyError)
     def _database(e: SQLAlchemyError):
         # The database, not the caller, failed: a retryable 503, never a 500.
-        log.warning("database unavailable: %s", e)
+        log.warning("database unavailable: %s", one_line(e))     # not the statement: its parameters are request data
         return error_response(503, "unavailable", "the database is unavailable; retry shortly",
                               headers={"Retry-After": "1"})
 
