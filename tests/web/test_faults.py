@@ -310,3 +310,28 @@ def test_logins_pass_uncounted_while_redis_is_down_and_are_counted_again_once_it
         codes = {r["code"] for r in body["reasons"]}
         assert not body["degraded"] or any(code.startswith("degraded.database") for code in codes), codes
     assert 429 in {c[2] for c in calls if c[0] >= ended}, "the limit did not hold again once Redis was back"
+
+
+def test_a_locked_sqlite_file_gives_usage_a_503_within_its_budget_and_stores_nothing(tmp_path):
+    """/v1/usage waited up to 10 s for the write gate whatever the request's budget: now the
+    gate, the busy handler and every read come out of RISKENGINE_USAGE_TIMEOUT_MS."""
+    usage_budget_ms = 800
+    path = tmp_path / "locked.db"
+    app, auth = served(f"sqlite:///{path}", tmp_path, usage_budget_ms=usage_budget_ms)
+    body = {"batch_id": "locked-batch-1", "records": [record(i, account_id="acct_locked") for i in range(50)]}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        got = usage_while(app, auth, body, wait_s=10.0)
+    finally:
+        holder.communicate("\n", timeout=10)
+    try:
+        assert got is not None, "a /v1/usage call waited on the lock past any bound"
+        status, answer, took = got
+        assert status == 503 and answer["error"]["code"] == "unavailable", answer
+        assert took < 2 * usage_budget_ms / 1000, took          # sanity bound; it waited 10 s before
+        assert stored_rows(app, "acct_locked", "locked-batch-1") == (0, 0)
+        assert usage_while(app, auth, body, wait_s=30.0)[0] == 202
+    finally:
+        app.extensions["riskengine"].close()
