@@ -107,8 +107,11 @@ def outage(args, fault: str, seconds: float) -> dict:
     try:
         served.start()
         served.ready()
-        load = Load(served, 2)
+        warm = Load(served, 2)      # each worker's first calls pay for lazy set-up, not for the fault
         time.sleep(1.0)
+        warm.end()
+        load = Load(served, 2)
+        time.sleep(0.5)
         began = time.monotonic()
         begin()
         time.sleep(seconds)
@@ -125,7 +128,11 @@ def outage(args, fault: str, seconds: float) -> dict:
             "answered_before_it_ended": sum(1 for c in during if c[2] == 200 and c[0] + c[1] < ended),
             **_answer_times(during, args.budget_ms),
             "first_degraded_after_ms": _ms(min((c[0] + c[1] - began for c in during if c[3]), default=-1)),
-            "recovered_after_s": round(min((c[0] + c[1] - ended for c in back), default=-1), 3)}
+            "recovered_after_s": round(min((c[0] + c[1] - ended for c in back), default=-1), 3),
+            # each call over the bound: (sent, answered) in ms from the fault's start
+            "over_bound_calls": [(_ms(c[0] - began), _ms(c[0] + c[1] - began)) for c in during
+                                 if c[1] * 1000 > args.budget_ms + 50],
+            "fault_ended_ms": _ms(ended - began)}
 
 
 def stopped(args) -> dict:
