@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.factories import PG_BIN, PrivatePostgres, free_port, signup  # noqa: E402,F401
+from tests.factories import children_of as children  # noqa: E402
 
 MAXMIND_CITY = str(ROOT / "tests" / "data" / "maxmind" / "GeoIP2-City-Test.mmdb")
 
@@ -101,17 +102,6 @@ class Served:
     @property
     def auth(self) -> dict:
         return {"Authorization": f"Bearer {self.secret}", "Content-Type": "application/json"}
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
 
 
 def _cpu_ticks(pid: int, with_reaped: bool) -> int:

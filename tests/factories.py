@@ -188,6 +188,27 @@ def usage(account, n, start_hours_ago, step_s, fp, reasoning, ip="2.125.160.216"
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)
 
 
+def children_of(pid: int) -> list[int]:
+    """The pids of the processes whose parent is `pid`."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _signal(pid: int, name: str) -> None:
+    """Signal a process that may have ended meanwhile (a backend whose client went away)."""
+    import signal
+    try:
+        os.kill(pid, getattr(signal, name))
+    except ProcessLookupError:
+        pass
+
+
 class PrivatePostgres:
     """A PostgreSQL server this test started (initdb in a temp dir, another port), so it can
     be frozen (SIGSTOP), stopped and started again without touching anyone else's."""
@@ -219,28 +240,28 @@ class PrivatePostgres:
 
     def pids(self) -> list[int]:
         """The postmaster and every process it started."""
-        master = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == master:
-                children.append(int(stat.parent.name))
-        return [master, *children]
+        master = self._master()
+        return [master, *children_of(master)]
+
+    def _master(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
     def freeze(self) -> None:
         """Stop answering, as a hung host or a partition would: connections are accepted by
-        the kernel and data is acknowledged, but nothing ever replies."""
-        import signal
-        for pid in self.pids():
-            os.kill(pid, signal.SIGSTOP)
+        the kernel and data is acknowledged, but nothing ever replies. The postmaster first, so
+        it forks no backend meanwhile; then its children, listed again until no new one shows
+        up (a backend forked just before it stopped would otherwise go on serving its client)."""
+        master = self._master()
+        _signal(master, "SIGSTOP")
+        stopped: set[int] = set()
+        while fresh := set(children_of(master)) - stopped:
+            for pid in fresh:
+                _signal(pid, "SIGSTOP")
+            stopped |= fresh
 
     def thaw(self) -> None:
-        import signal
         for pid in self.pids():
-            os.kill(pid, signal.SIGCONT)
+            _signal(pid, "SIGCONT")
 
     def close(self) -> None:
         import shutil
