@@ -37,15 +37,16 @@ def test_every_variable_is_read_and_typed(clean_env, tmp_path):
              "key_cache_seconds": "1.5", "email_dns_timeout_ms": "300", "email_dns_server": "127.0.0.1:53",
              "usage_fold_batches": "8", "usage_fold_seconds": "0.5", "webhook_secret": "w",
              "key_outage_seconds": "30", "rate_limits": "assess=5/second", "redis_url": "redis://127.0.0.1:6379/3",
-             "raw_retention_days": "30"}
+             "raw_retention_days": "30", "usage_timeout_ms": "2500"}
     assert set(given) == set(ENV_NAMES)          # the test covers every variable there is
     for name, value in given.items():
         clean_env.setenv(ENV_NAMES[name], value)
     cfg = Config.from_env()
     assert (cfg.db_timeout_ms, cfg.key_cache_seconds, cfg.email_dns_timeout_ms) == (250, 1.5, 300)
     assert (cfg.usage_fold_batches, cfg.usage_fold_seconds, cfg.key_outage_seconds) == (8, 0.5, 30)
-    assert cfg.raw_retention_days == 30.0
-    strings = {k: v for k, v in given.items() if k not in {"db_timeout_ms", "key_cache_seconds", "key_outage_seconds",
+    assert (cfg.raw_retention_days, cfg.usage_timeout_ms) == (30.0, 2500)
+    strings = {k: v for k, v in given.items() if k not in {"db_timeout_ms", "usage_timeout_ms", "key_cache_seconds",
+                                                            "key_outage_seconds",
                                                             "email_dns_timeout_ms", "usage_fold_batches",
                                                             "usage_fold_seconds", "raw_retention_days"}}
     assert {k: getattr(cfg, k) for k in strings} == strings
