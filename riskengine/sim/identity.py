@@ -166,9 +166,21 @@ DISPOSABLE_LISTED = ("mailinator.com", "guerrillamail.com", "10minutemail.com", 
                      "sharklasers.com", "temp-mail.org", "trashmail.com", "getnada.com", "dispostable.com",
                      "maildrop.cc", "tempmail.plus", "1secmail.com", "grr.la", "throwawaymail.com",
                      "tmpmail.org", "mailpoof.com", "emailondeck.com", "tempr.email")
-# ... and fresh throwaway domains that no list knows yet (real blocklists lag)
-DISPOSABLE_UNLISTED = ("quickinbox.xyz", "mailbox-fast.top", "inboxdrop.click", "zmail-temp.online",
-                       "getmailnow.site")
+# ... and fresh throwaway domains that no list knows yet (real blocklists lag): a farm mints
+# its own, so each campaign's are new to the engine and arrive in a burst.
+_THROWAWAY_WORDS_A = "quick fast get drop temp inbox zmail now burn snap mint go".split()
+_THROWAWAY_WORDS_B = "inbox mail box post drop letter msg".split()
+_THROWAWAY_TLDS = (".xyz", ".top", ".click", ".online", ".site", ".shop", ".store", ".icu", ".cc", ".info")
+
+
+def fresh_throwaway_domain(rand: Rand) -> str:
+    """A farm's own domain: word-built ("quickinbox42.top", as FakeFilter's live providers
+    mostly hand out) or machine-minted ("kq7vz3xw.icu")."""
+    tld = rand.choice(_THROWAWAY_TLDS)
+    if rand.random() < 0.6:
+        sep = rand.choice(("", "", "-"))
+        return f"{rand.choice(_THROWAWAY_WORDS_A)}{sep}{rand.choice(_THROWAWAY_WORDS_B)}{rand.integers(1, 1000)}{tld}"
+    return rand.letters(rand.integers(6, 11), "bcdfghjklmnpqrstvwxz0123456789") + tld
 COMPANY_WORDS_A = "north blue bright silver green red quantum apex delta nova cedar harbor iron summit swift".split()
 COMPANY_WORDS_B = "path labs works forge systems logic media data analytics ventures cloud studio".split()
 COMPANY_TLDS = {"US": ".com", "GB": ".co.uk", "DE": ".de", "FR": ".fr", "IN": ".in", "BR": ".com.br",
