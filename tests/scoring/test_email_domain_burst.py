@@ -4,13 +4,23 @@ with the assessment (so retraining and re-scoring see them), and the policy's
 new_email_domain_burst rule challenges the burst without waiting for a retrained model."""
 from __future__ import annotations
 
+import dataclasses
 import json
+
+import pytest
 
 from sqlalchemy import text
 
 from riskengine.scoring.schema import layout_names
 from riskengine.signals.email import is_disposable
 from tests.factories import assess, at, login, signup
+
+@pytest.fixture
+def config(config):
+    """These tests read the counts: a generous database budget, so that a loaded machine's slow
+    first connection gives no degraded answer (its null counts are tested in tests/web/test_faults.py)."""
+    return dataclasses.replace(config, db_timeout_ms=10_000)
+
 
 FARM_DOMAIN = "kq7vzx3w.icu"     # machine-minted, on no list
 BURST = 14
