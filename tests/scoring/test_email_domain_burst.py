@@ -8,12 +8,12 @@ import dataclasses
 import json
 
 import pytest
-
 from sqlalchemy import text
 
 from riskengine.scoring.schema import layout_names
 from riskengine.signals.email import is_disposable
 from tests.factories import assess, at, login, signup
+
 
 @pytest.fixture
 def config(config):
