@@ -138,3 +138,14 @@ def test_the_email_signal_carries_the_random_label_but_not_for_free_providers():
     assert email_signals("a@dsddgtt.cc").domain_random is True
     assert email_signals("a@northpath.com").domain_random is False
     assert email_signals("a@gmail.com").domain_random is False
+
+
+def test_no_domain_of_a_documented_mailbox_provider_is_disposable():
+    """Every domain of the alias table (riskengine/data/email_providers.toml: Gmail, Outlook,
+    Yahoo, Fastmail's ~100 domains, ...) is a real provider's, whatever a list says."""
+    import tomllib
+    from importlib import resources
+    table = tomllib.loads(resources.files("riskengine").joinpath("data", "email_providers.toml").read_text("utf-8"))
+    domains = [d for p in table["provider"] for d in p["domains"]]
+    assert len(domains) > 250
+    assert [d for d in domains if is_disposable(d)] == []
