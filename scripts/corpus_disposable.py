@@ -13,7 +13,7 @@ Corpora (tests/data/corpora/README.md says source, version and licence):
   * Real domains: riskengine's free-provider list, npm top-sites' 500, and a hand list of
     webmail providers. False positives = share flagged.
 A domain burst (signups per email domain) needs traffic, not a domain list: it is measured
-by the tests (tests/scoring/test_assess.py), not here.
+by the tests (tests/scoring/test_email_domain_burst.py, through /v1/assess), not here.
 
 Falls back to what an older riskengine has: without `domain_looks_random` or the per-list
 module, those lines say "n/a"."""
@@ -33,6 +33,13 @@ WEBMAIL = ("21cn.com", "sify.com", "tom.com", "hush.com", "keemail.me", "tutanot
            "posteo.de", "disroot.org", "riseup.net", "rediffmail.com", "seznam.cz", "laposte.net", "libero.it",
            "wp.pl", "web.de", "gmx.net", "mail.ru", "yandex.ru", "163.com", "126.com", "yeah.net", "139.com",
            "sohu.com", "sina.com", "qq.com", "naver.com", "daum.net", "abv.bg", "ukr.net", "inbox.lv")
+
+
+def provider_domains() -> list[str]:
+    """Every domain of the documented mailbox providers (this checkout's table)."""
+    import tomllib
+    path = Path(__file__).resolve().parent.parent / "riskengine" / "data" / "email_providers.toml"
+    return [d for p in tomllib.loads(path.read_text("utf-8"))["provider"] for d in p["domains"]]
 
 
 def fakefilter(path: Path = CORPORA / "fakefilter_hosts.tsv") -> tuple[int, list[tuple[str, int, int]]]:
@@ -118,7 +125,9 @@ def main(argv=None) -> None:
     print("Real domains (false positives)")
     for title, domains in (("riskengine free-provider list", free_providers()),
                            ("npm top-sites 1.1.222 (500, MIT)", _lines(CORPORA / "top_sites.txt")),
-                           ("hand list of webmail providers", list(WEBMAIL))):
+                           ("hand list of webmail providers", list(WEBMAIL)),
+                           ("domains of the alias table's providers (data/email_providers.toml)",
+                            provider_domains())):
         print(f"  {title}: {len(domains)} domains")
         for name, test in (("is_disposable", email.is_disposable), ("random-looking label", random_label)):
             found = _hits(domains, test)
