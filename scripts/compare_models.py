@@ -35,6 +35,36 @@ def columns(names: list[str]) -> list[int]:
     return [index[n] for n in names]
 
 
+def matched(ds, test, scores: dict, reports: dict) -> None:
+    """Attacks flagged when every model flags the same share of held-out legitimate events of
+    each type as the first model does with its own thresholds: thresholds alone move both
+    sides, so this is the comparison that says whether a model separates better."""
+    first = next(iter(reports))
+    print(f"\nAt the legitimate flag rates of {first} (per event type), attacks flagged:")
+    versions = list(scores)
+    print("| campaign | " + " | ".join(versions) + " |")
+    print("|---|" + "---|" * len(versions))
+    legit = test & (ds.y == 0)
+    flagged = {}
+    for v in versions:
+        flag = np.zeros(len(ds.y), dtype=bool)
+        for event in ("signup", "login"):
+            rep = reports[first]["legit"][event]
+            rate = rep["challenge_rate"] + rep["block_rate"]
+            legit_scores = np.sort(scores[v][legit & (ds.event == event)])
+            # the lowest threshold that flags no more than `rate` of legitimate events
+            k = int(np.floor(rate * len(legit_scores)))
+            cut = np.inf if k == 0 else legit_scores[len(legit_scores) - k]
+            flag |= (ds.event == event) & (scores[v] >= cut)
+        flagged[v] = flag
+    for kind in sorted(set(ds.campaign[test]) - {"legit"}):
+        m = test & (ds.campaign == kind)
+        print(f"| {kind} ({int(m.sum())}) | " + " | ".join(f"{flagged[v][m].mean():.1%}" for v in versions) + " |")
+    for event in ("signup", "login"):
+        m = legit & (ds.event == event)
+        print(f"| legitimate {event} flagged | " + " | ".join(f"{flagged[v][m].mean():.2%}" for v in versions) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", help="model directories (meta.json + model.json)")
@@ -49,11 +79,12 @@ def main() -> None:
         geoip = world.write_geoip(Path(tmp) / "geoip")
         ds = replay(world.events, geoip, Path(tmp), log=lambda *_: None)
     _, test = split(ds)
-    reports = {}
+    reports, scores = {}, {}
     for path in args.models:
         model = RiskModel.load(path)
-        probs = model.score_batch(np.ascontiguousarray(ds.X[:, columns(model.features)]))
-        reports[model.version] = evaluate(np.asarray(probs), ds, test, model.thresholds)
+        probs = np.asarray(model.score_batch(np.ascontiguousarray(ds.X[:, columns(model.features)])))
+        reports[model.version] = evaluate(probs, ds, test, model.thresholds)
+        scores[model.version] = probs
     print(f"world: seed {args.seed}, {args.accounts} legitimate accounts, {args.days} days; "
           f"{int(test.sum())} held-out events (simulated)")
     versions = list(reports)
@@ -71,6 +102,7 @@ def main() -> None:
                  for v in versions]
         n = reports[versions[0]]["legit"][event]["events"]
         print(f"| legitimate {event} ({n}) challenged / blocked | " + " | ".join(cells) + " |")
+    matched(ds, test, scores, reports)
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=1))
 
