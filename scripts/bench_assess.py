@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench"
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
-PREFILL_VERSION = 3            # bump when the generated world changes: invalidates caches
+PREFILL_VERSION = 4            # bump when the generated world changes: invalidates caches
 BENCH_HASH_KEY = "riskengine-bench-hash-key-v1"   # prefill and server must link with one key
 ASSUMED_RATE = 200.0           # occurred_at of bench events advances at this many events/s
 ORG_TYPES = (("individual", 85), ("startup", 5), ("education", 4), ("enterprise", 4), ("research", 2))
@@ -312,13 +312,13 @@ class Identities:
         return {"country": cc, "devices": devices, "ips": [self.shady_ip() for _ in range(r.integers(2, 7))],
                 "cards": [idt.card(r, cc, funding="prepaid" if r.random() < 0.5 else None)
                           for _ in range(r.integers(1, 3))],
-                "disposable": r.random() < 0.5}
+                "disposable": r.random() < 0.5, "own_domain": idt.fresh_throwaway_domain(r)}
 
     def ring_member(self, ring: dict) -> dict:
         r, idt = self.r, self.I
         cc = ring["country"]
         if ring["disposable"]:
-            email = f"{idt.random_local(r)}@{r.choice(idt.DISPOSABLE_LISTED + idt.DISPOSABLE_UNLISTED)}"
+            email = f"{idt.random_local(r)}@{r.choice(idt.DISPOSABLE_LISTED + (ring['own_domain'],))}"
         else:
             email = f"{idt.random_local(r)}@gmail.com"
         phone = idt.voip_number(r) if r.random() < 0.5 else (idt.mobile_number(r, cc) if r.random() < 0.5 else None)
@@ -601,8 +601,9 @@ class Prefill:
                 "id": asm, "event_id": eid, "request_hash": hashlib.sha256(eid.encode()).hexdigest(),
                 "account_id": prof["id"], "event": event, "occurred_ts": t,
                 "created_ts": t + 0.05 + r.random() * 0.2, "ip": ip, "ip_country": ips.country,
-                "ip_asn": ips.asn, "latitude": ips.latitude, "longitude": ips.longitude,
-                "login_outcome": outcome, "decision": decision, "monitored_decision": None, "score": score,
+                "ip_asn": ips.asn, "email_domain": em.domain if em else None,
+                "latitude": ips.latitude, "longitude": ips.longitude, "login_outcome": outcome,
+                "decision": decision, "monitored_decision": None, "score": score,
                 "decided_by": "model", "model_version": self.model_version,
                 "policy_version": self.policy_version, "degraded": False, "features": self.js(feats),
                 "inputs": self.js(inputs), "response": self.js(response),

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from riskengine import storage
 from riskengine.apikeys import create_key
@@ -94,6 +94,28 @@ SLOW_MODULES = {"test_cli.py", "test_demo.py", "test_packaging.py", "test_assess
 SLOW_TESTS = {"test_dask_gives_the_same_scores_as_one_process", "test_scheduler_script_runs_the_same_job",
               "test_scale_smoke_one_million_accounts", "test_keys_list_names_every_bad_setting",
               "test_serve_and_rescore_refuse_a_bad_setting_in_one_line"}
+
+
+@pytest.fixture
+def empty_db(tmp_path):
+    """A database of its own (a schema of its own on PostgreSQL), so revisions can move."""
+    url = os.environ.get("RISKENGINE_TEST_DATABASE_URL")
+    if not url:
+        eng = storage.make_engine(f"sqlite:///{tmp_path / 'migration.db'}", 10_000)
+        yield eng
+        eng.dispose()
+        return
+    admin = storage.make_engine(url, 10_000)
+    with admin.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS migration_test CASCADE"))
+        conn.execute(text("CREATE SCHEMA migration_test"))
+    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://"),
+                        connect_args={"options": "-c search_path=migration_test"})
+    yield eng
+    eng.dispose()
+    with admin.begin() as conn:
+        conn.execute(text("DROP SCHEMA migration_test CASCADE"))
+    admin.dispose()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -163,6 +163,7 @@ def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, no
         "id": asm, "event_id": req.event_id, "request_hash": None, "account_id": req.account.id,
         "event": req.event, "occurred_ts": t, "created_ts": now, "ip": req.ip,
         "ip_country": ip.country if ip else None, "ip_asn": ip.asn if ip else None,
+        "email_domain": obs.signals.email.domain if obs.signals.email else None,
         "latitude": ip.latitude if ip else None, "longitude": ip.longitude if ip else None,
         "login_outcome": req.login.outcome if req.login else None,
         "decision": decision, "monitored_decision": monitored, "score": score,
@@ -186,6 +187,9 @@ def signals_dict(obs: Observation) -> dict:
     velocity: dict = {kind: h.shared.get(kind) for kind in storage.LINK_KINDS}
     velocity.update({
         "signups_per_asn_1h": h.signups_per_asn_1h,
+        "signups_per_email_domain_1h": h.signups_per_email_domain_1h,
+        "signups_per_email_domain_24h": h.signups_per_email_domain_24h,
+        "email_domain_age_days": _round(h.email_domain_age_days),
         "failed_logins_account_1h": h.failed_logins_account_1h,
         "failed_logins_account_24h": h.failed_logins_account_24h,
         "failed_logins_ip_1h": h.failed_logins_ip_1h,

@@ -59,6 +59,7 @@ def email_features(e: EmailSignals | None) -> dict[str, float]:
         "email_free_provider": _b(e.free_provider), "email_alias_folded": _b(e.alias_folded),
         "email_local_length": _n(e.local_length), "email_local_digit_ratio": _n(e.local_digit_ratio),
         "email_local_entropy": _n(e.local_entropy), "email_local_random": _b(e.local_random),
+        "email_domain_random": NAN if e.domain is None else _b(e.domain_random),
     }
 
 
@@ -125,6 +126,9 @@ def history_features(h: History | None, ip: IPSignals | None, t: float) -> dict[
     out.update({
         "linked_accounts": float(h.linked_accounts),
         "signups_per_asn_1h": _n(h.signups_per_asn_1h),
+        "signups_per_email_domain_1h": _n(h.signups_per_email_domain_1h),
+        "signups_per_email_domain_24h": _n(h.signups_per_email_domain_24h),
+        "email_domain_age_days": _n(h.email_domain_age_days),
         "failed_logins_account_1h": float(h.failed_logins_account_1h),
         "failed_logins_account_24h": float(h.failed_logins_account_24h),
         "failed_logins_ip_1h": float(h.failed_logins_ip_1h),

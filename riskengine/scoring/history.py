@@ -11,6 +11,11 @@ class History:
     shared: dict[str, dict[str, int]] = field(default_factory=dict)   # kind -> window -> other accounts
     linked_accounts: int = 0
     signups_per_asn_1h: int | None = None
+    # Signups with the event's email domain, and days since its first; None when not read
+    # (logins, free providers, no domain).
+    signups_per_email_domain_1h: int | None = None
+    signups_per_email_domain_24h: int | None = None
+    email_domain_age_days: float | None = None
     failed_logins_account_1h: int = 0
     failed_logins_account_24h: int = 0
     failed_logins_ip_1h: int = 0

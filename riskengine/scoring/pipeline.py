@@ -64,13 +64,24 @@ def link_keys(req: AssessRequest, s: Signals, hasher: Hasher) -> dict[str, str]:
     return keys
 
 
+def counted_email_domain(event: str, s: Signals) -> str | None:
+    """The email domain whose signups history counts for this event: signups only (a login
+    pays for no extra read), and never a free provider's (gmail's signups say nothing about
+    one signup, and counting them would be the longest index range of all)."""
+    e = s.email
+    if event != "signup" or e is None or e.domain is None or e.free_provider:
+        return None
+    return e.domain
+
+
 def observe(conn: Connection | None, req: AssessRequest, s: Signals, links: dict[str, str], t: float) -> Observation:
     """History (when a connection is given) and features for one event as of time t."""
     h = None
     if conn is not None:
         h = storage.read_history(
             conn, req.account.id, {k: v for k, v in links.items() if k in storage.LINK_KINDS}, t,
-            ip=req.ip, asn=s.ip.asn if s.ip else None, device=links.get("device"), country=links.get("country"))
+            ip=req.ip, asn=s.ip.asn if s.ip else None, device=links.get("device"), country=links.get("country"),
+            email_domain=counted_email_domain(req.event, s))
     login_outcome = req.login.outcome if (req.event == "login" and req.login) else None
     feats = build_features(req.event, login_outcome, req.account.country, req.account.org_type, s, h, t)
     return Observation(signals=s, links=links, history=h, features=feats)

@@ -165,6 +165,21 @@ _EMAIL = (
             "email.generated", at_least(3.6), 1),
     _flag("email_local_random", "email", "The local part looks randomly generated", "email.generated", IS_1, 1),
 )
+# Appended after the history features (a schema's order is its models' order): signals that
+# need no disposable list, for the throwaway domain that no list knows yet.
+_EMAIL_DOMAIN = (
+    _flag("email_domain_random", "email", "The domain's registrable label looks machine-minted",
+          "email.domain_generated", IS_1, 1),
+    Feature("signups_per_email_domain_1h", "velocity",
+            "Signups with this email domain in the last hour (NaN: a free provider, a login, or no domain)",
+            "email.domain_burst", at_least(5), 1),
+    Feature("signups_per_email_domain_24h", "velocity",
+            "Signups with this email domain in the last 24 hours (NaN as for the hour)",
+            "email.domain_burst", at_least(20), 1),
+    Feature("email_domain_age_days", "velocity",
+            "Days since this engine first saw a signup with this email domain (0: never before; NaN as above)",
+            "email.domain_new", When("<", 1), -1),
+)
 _PHONE = (
     _flag("phone_present", "phone", "A phone number was given", "phone.missing", IS_0, -1),
     _flag("phone_valid", "phone", "The number is a valid number for its country", "phone.invalid", IS_0, -1),
@@ -258,7 +273,7 @@ _AUTOMATION_KINDS = (
           "not automation"),
 )
 ASSESS = Schema("assess", _EVENT + _EMAIL + _PHONE + _IP + _DEVICE + _PAYMENT + _SHARING + _HISTORY
-                + _AUTOMATION_KINDS)
+                + _AUTOMATION_KINDS + _EMAIL_DOMAIN)
 
 
 # --------------------------------------------------------------------------- active model
@@ -364,6 +379,10 @@ REASONS: dict[str, Reason] = _reasons(
                         "{email_local_digits} digits)"),
     ("email.missing", "No email address given"),
     ("email.free_provider", "Free email provider ({email_domain})"),
+    ("email.domain_generated", "Email domain looks machine-generated ({email_domain})"),
+    ("email.domain_burst", "{signups_per_email_domain_1h:.0f} signups with {email_domain} in the last hour, "
+                           "{signups_per_email_domain_24h:.0f} in 24 hours"),
+    ("email.domain_new", "Email domain {email_domain} first seen here {email_domain_age_days:.1f} days ago"),
     ("phone.missing", "No phone number given"),
     ("phone.invalid", "Phone number is not a valid number"),
     ("phone.voip", "Phone number is VoIP ({phone_country})"),

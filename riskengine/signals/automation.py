@@ -72,6 +72,9 @@ _AI_AGENT = _rule(
     r"Manus-User\b", r"Devin/", r"NovaAct\b", r"AmazonBuyForMe\b", r"browser-use\b",
     flags=0,
 )
+# Load testers and synthetic monitors the list lacks: WebPageTest's agent drives a real Chrome
+# and appends PTST/ to its UA; ApacheBench; Route 53's health checks.
+_MONITOR = _rule(r"PTST/\d", r"ApacheBench/", r"Amazon[- ]Route ?53[- ]Health[- ]Check", flags=0)
 # Native mobile apps' HTTP stacks (Android okhttp and Dalvik, Flutter/Dart, iOS CFNetwork).
 _NATIVE_APP = _rule(r"^okhttp/", r"^Dart/[\d.]+ \(dart:io\)", r"^Dalvik/", r"CFNetwork/[\d.]+ Darwin/",
                     r"Alamofire/", flags=0)
@@ -153,6 +156,8 @@ def _ua_kind(ua: str) -> str | None:
         return AI_AGENT
     if _NATIVE_APP.search(ua):
         return NATIVE_APP
+    if _MONITOR.search(ua):
+        return MONITORING
     person_shaped = bool(_BROWSER_SHAPE.match(ua) or _MOBILE_OS.search(ua))
     listed = _listed_kind(ua, person_shaped)
     if listed is not None:

@@ -16,9 +16,9 @@ from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
 
-from disposable_email_domains import blocklist as _DISPOSABLE
 from email_validator import EmailNotValidError, validate_email
 
+from riskengine.signals import disposable_lists
 from riskengine.signals.mailbox import fold
 
 # No address is longer than 64 + 1 + 253 chars; longer input is invalid without parsing
@@ -27,6 +27,8 @@ _MAX_ADDRESS = 320
 _ASCII_HOST = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _VOWELS = frozenset("aeiouy")
 _RARE_LETTERS = frozenset("jqvxz")
+# Second levels under a country code where registrants take the third label ("co.uk").
+_SECOND_LEVELS = frozenset({"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go", "gen", "ltd", "biz"})
 
 @dataclass(frozen=True, slots=True)
 class EmailSignals:
@@ -44,6 +46,7 @@ class EmailSignals:
     local_digit_ratio: float
     local_entropy: float
     local_random: bool
+    domain_random: bool = False      # the registrable label looks machine-minted
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -59,11 +62,51 @@ def _free_providers() -> frozenset[str]:
     )
 
 
+@lru_cache(maxsize=1)
+def disposable_domains() -> frozenset[str]:
+    """The union of the maintained disposable lists (disposable_lists.py), less the reviewed
+    allowlist of real providers (data/disposable_allowlist.txt)."""
+    return disposable_lists.union() - disposable_lists.allowlist()
+
+
 def is_disposable(domain: str) -> bool:
-    """The domain or any parent of it is on the disposable list (the list holds registrable
-    domains only, so "x.mailinator.com" must be checked as "mailinator.com" too)."""
+    """The domain or any parent of it is on a disposable list (the lists hold registrable
+    domains only, so "x.mailinator.com" must be checked as "mailinator.com" too), and
+    neither is a reviewed real provider ("mail.sify.com" is Sify's, whatever a list says)."""
+    allowed = disposable_lists.allowlist()
+    listed = disposable_domains()
+    for suffix in _suffixes(domain):
+        if suffix in allowed:
+            return False
+        if suffix in listed:
+            return True
+    return False
+
+
+def _suffixes(domain: str) -> list[str]:
+    """"a.b.example.com" -> ["a.b.example.com", "b.example.com", "example.com"] (never a bare TLD)."""
     labels = domain.split(".")
-    return any(".".join(labels[i:]) in _DISPOSABLE for i in range(len(labels) - 1))
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
+def registrable_label(domain: str) -> str:
+    """The label a registrant chose: "mail.x7kq.co.uk" -> "x7kq", "tmxttvmail.com" ->
+    "tmxttvmail". Country second levels ("co.uk", "com.br") are skipped without the Public
+    Suffix List: close enough for a shape check, and it needs no data."""
+    labels = domain.split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVELS:
+        return labels[-3]
+    return labels[-2] if len(labels) >= 2 else labels[0]
+
+
+def domain_looks_random(domain: str) -> bool:
+    """A machine-minted registrable label ("dsddgtt.cc", "r3r313w2.store"): `looks_random`
+    on the label with its hyphens dropped. Punycode labels ("xn--...") are never judged: their
+    ASCII form is an encoding, not the name. Measured by scripts/corpus_disposable.py."""
+    label = registrable_label(domain)
+    if label.startswith("xn--"):
+        return False
+    return looks_random(label.replace("-", ""))
 
 
 def _best_effort_domain(raw: str) -> str | None:
@@ -189,6 +232,7 @@ def email_signals(address: str | None) -> EmailSignals | None:
         local_digit_ratio=round(digits / length, 4) if length else 0.0,
         local_entropy=round(_entropy(folded_local), 4),
         local_random=looks_random(folded_local),
+        domain_random=domain is not None and not free and domain_looks_random(domain),
     )
 
 

@@ -148,7 +148,7 @@ class Campaigns:
                             ("pattern", 20)])
         primary = estyles.pick(r)
         disposable = r.sample(idt.DISPOSABLE_LISTED, r.integers(1, 4))
-        unlisted = r.sample(idt.DISPOSABLE_UNLISTED, r.integers(1, 3))
+        unlisted = [idt.fresh_throwaway_domain(r) for _ in range(r.integers(1, 3))]
         word = r.choice(("promo", "user", "acc", "bonus", "free", "trial", "gpt", "farm"))
         pdomain = r.choice(("outlook.com", "gmail.com", "yahoo.com", "hotmail.com"))
         seq = r.integers(1, 5000)

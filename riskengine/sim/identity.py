@@ -166,9 +166,21 @@ DISPOSABLE_LISTED = ("mailinator.com", "guerrillamail.com", "10minutemail.com", 
                      "sharklasers.com", "temp-mail.org", "trashmail.com", "getnada.com", "dispostable.com",
                      "maildrop.cc", "tempmail.plus", "1secmail.com", "grr.la", "throwawaymail.com",
                      "tmpmail.org", "mailpoof.com", "emailondeck.com", "tempr.email")
-# ... and fresh throwaway domains that no list knows yet (real blocklists lag)
-DISPOSABLE_UNLISTED = ("quickinbox.xyz", "mailbox-fast.top", "inboxdrop.click", "zmail-temp.online",
-                       "getmailnow.site")
+# ... and fresh throwaway domains that no list knows yet (real blocklists lag): a farm mints
+# its own, so each campaign's are new to the engine and arrive in a burst.
+_THROWAWAY_WORDS_A = "quick fast get drop temp inbox zmail now burn snap mint go".split()
+_THROWAWAY_WORDS_B = "inbox mail box post drop letter msg".split()
+_THROWAWAY_TLDS = (".xyz", ".top", ".click", ".online", ".site", ".shop", ".store", ".icu", ".cc", ".info")
+
+
+def fresh_throwaway_domain(rand: Rand) -> str:
+    """A farm's own domain: word-built ("quickinbox42.top", as FakeFilter's live providers
+    mostly hand out) or machine-minted ("kq7vz3xw.icu")."""
+    tld = rand.choice(_THROWAWAY_TLDS)
+    if rand.random() < 0.6:
+        sep = rand.choice(("", "", "-"))
+        return f"{rand.choice(_THROWAWAY_WORDS_A)}{sep}{rand.choice(_THROWAWAY_WORDS_B)}{rand.integers(1, 1000)}{tld}"
+    return rand.letters(rand.integers(6, 11), "bcdfghjklmnpqrstvwxz0123456789") + tld
 COMPANY_WORDS_A = "north blue bright silver green red quantum apex delta nova cedar harbor iron summit swift".split()
 COMPANY_WORDS_B = "path labs works forge systems logic media data analytics ventures cloud studio".split()
 COMPANY_TLDS = {"US": ".com", "GB": ".co.uk", "DE": ".de", "FR": ".fr", "IN": ".in", "BR": ".com.br",
@@ -423,11 +435,25 @@ def ua_for(kind: str, rand: Rand) -> tuple[str, str | None, str, str]:
     raise ValueError(kind)
 
 
+# What a script sends when its author does not set a user agent: each library's own default.
+# No native-app stack here (okhttp, Dart, CFNetwork): those are apps people use (NATIVE_APP_UAS).
 SCRIPT_UAS = ("python-requests/2.32.3", "python-requests/2.31.0", "python-requests/2.32.4", "curl/8.9.1",
               "curl/8.5.0", "curl/7.81.0", "Go-http-client/1.1", "Go-http-client/2.0", "axios/1.7.9",
-              "okhttp/4.12.0", "Python-urllib/3.11", "python-httpx/0.28.1", "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)")
+              "Python-urllib/3.11", "python-httpx/0.28.1", "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
+              "Java-http-client/21.0.5", "node", "Deno/2.1.4", "Bun/1.1.42", "aiohttp/3.11.11",
+              "Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.5247",
+              "Wget/1.21.4", "Ruby", "Faraday v2.12.2", "Scrapy/2.12.0 (+https://scrapy.org)")
 DEV_SDK_UAS = ("python-requests/2.32.3", "python-httpx/0.28.1", "curl/8.9.1", "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
                "axios/1.7.9", "Go-http-client/2.0")
+# A native mobile app's HTTP stack (the service's own app, or one built on its API): sent by
+# the people who use the app on their phones. signals.automation calls these native_app, not bots.
+NATIVE_APP_UAS = {
+    "android": Weighted([("okhttp/4.12.0", 55), ("okhttp/4.9.3", 15), ("okhttp/5.0.0-alpha.14", 5),
+                         ("Dart/3.5 (dart:io)", 15), ("Dart/3.6 (dart:io)", 10)]),
+    "iphone": Weighted([("Shop/5.12.1 CFNetwork/1568.100.1 Darwin/24.0.0", 40),
+                        ("Shop/5.12.0 CFNetwork/1498.700.2 Darwin/23.6.0", 25),
+                        ("Shop/5.11.4 CFNetwork/1496.0.7 Darwin/23.5.0", 10), ("Dart/3.5 (dart:io)", 25)]),
+}
 
 DESKTOP_SCREENS = Weighted([("1920x1080", 30), ("1366x768", 10), ("1536x864", 12), ("2560x1440", 8),
                             ("1440x900", 6), ("1280x720", 4), ("1600x900", 4), ("1680x1050", 2),
@@ -564,6 +590,18 @@ def script_device(rand: Rand, ua: str | None = None, with_id: bool = True) -> Si
     return SimDevice(new_device_id(rand) if with_id else "", "script", "script", ua, None, "script", "Other",
                      None, None, None, None, None,
                      omit=frozenset({"timezone", "languages", "screen", "platform", "webdriver", "components_hash"}))
+
+
+def app_device(rand: Rand, country: str, tz: str, languages: tuple[str, ...]) -> SimDevice:
+    """A person's phone running a native app: the app's HTTP stack sends its own user agent
+    and the SDK's install id, time zone and languages; no browser fingerprint."""
+    hw = "iphone" if rand.random() < IPHONE_SHARE.get(country, 0.3) else "android"
+    ua = NATIVE_APP_UAS[hw].pick(rand)
+    screen = (IPHONE_SCREENS if hw == "iphone" else ANDROID_SCREENS).pick(rand)
+    os_ = "iOS" if hw == "iphone" else "Android"
+    return SimDevice(new_device_id(rand), "phone", "native_app", ua, None, "native_app", os_, screen, tz,
+                     tuple(languages), False, hw_hash(f"{hw}:{rand.skewed_index(HW_CLASSES[hw], 2.2)}"),
+                     omit=frozenset({"platform", "webdriver", "components_hash"}))
 
 
 def headless_device(rand: Rand, tz: str = "UTC", languages: tuple[str, ...] = ("en-US",),

@@ -141,7 +141,10 @@ class LegitPopulation:
                 devs.append(idt.browser_device(r, "phone", country, tz, langs))
             return devs
         if seg == "cgnat_mobile" or r.random() < 0.88:
-            devs.append(idt.browser_device(r, "phone", country, tz, langs))
+            # a fifth of phone users come through the service's native app, not a browser
+            phone = (idt.app_device(r, country, tz, langs) if r.random() < 0.2
+                     else idt.browser_device(r, "phone", country, tz, langs))
+            devs.append(phone)
         if seg != "cgnat_mobile" and (not devs or r.random() < (0.9 if seg in ("developer", "office_nat") else 0.62)):
             devs.insert(0, idt.browser_device(r, "desktop", country, tz, langs))
         if seg != "cgnat_mobile" and r.random() < 0.08:

@@ -6,7 +6,7 @@ from sqlalchemy.engine import Connection
 
 from riskengine.quantities import account_age_days
 from riskengine.scoring.history import History
-from riskengine.storage.engine import WINDOWS, driver
+from riskengine.storage.engine import DAY, WINDOWS, driver
 from riskengine.storage.links import LINK_KINDS, STRONG_KINDS
 
 # Statements are built once: composing SQLAlchemy expressions per request cost more than
@@ -52,6 +52,18 @@ COUNTS_SQL = text("""SELECT
   (SELECT rescore_decision FROM account WHERE id = :acct)""")
 
 
+# Signups with one email domain: both windows and the first signup ever, in one statement
+# over ix_assessment_signup_email_domain (signups only). The counts stop at SHARE_CAP like
+# the sharing counts: past a thousand signups an hour the burst is plain, and a busy
+# company domain must not cost a long index scan per signup.
+_DOMAIN_WINDOW = f"""(SELECT COUNT(*) FROM (SELECT 1 FROM assessment WHERE email_domain = :email_domain
+     AND event = 'signup' AND occurred_ts > :w{{window}} AND occurred_ts <= :t LIMIT {SHARE_CAP}) AS w{{window}})"""
+EMAIL_DOMAIN_SQL = text(
+    "SELECT " + _DOMAIN_WINDOW.format(window="1h") + ",\n  " + _DOMAIN_WINDOW.format(window="24h") + """,
+  (SELECT MIN(occurred_ts) FROM assessment WHERE email_domain = :email_domain AND event = 'signup'
+     AND occurred_ts <= :t)""")
+
+
 ACCOUNT_KINDS_SQL = text(
     "SELECT kind, value, first_seen, last_seen FROM entitylink WHERE account_id = :acct "
     "AND kind IN ('device', 'country')")
@@ -63,9 +75,12 @@ PREVIOUS_LOCATION_SQL = text(
 
 
 def read_history(conn: Connection, account_id: str, links: dict[str, str], t: float,
-            ip: str | None, asn: int | None, device: str | None, country: str | None) -> History:
+            ip: str | None, asn: int | None, device: str | None, country: str | None,
+            email_domain: str | None = None) -> History:
+    """`email_domain`: the domain whose signups to count, or None to skip that read (the
+    caller passes it for signups outside the free-provider set only)."""
     h = History()
-    params = {"acct": account_id, "t": t, "ip": ip, "asn": asn,
+    params = {"acct": account_id, "t": t, "ip": ip, "asn": asn, "email_domain": email_domain,
               **{f"w{name}": t - seconds for name, seconds in WINDOWS.items()},
               **{f"link_{k}": links.get(k) for k in LINK_KINDS}}
     h.shared = {}
@@ -80,6 +95,8 @@ def read_history(conn: Connection, account_id: str, links: dict[str, str], t: fl
     h.failed_logins_account_1h, h.failed_logins_account_24h = int(fail_1h), int(fail_24h)
     h.failed_logins_ip_1h, h.accounts_failed_ip_1h = int(ip_fail), int(ip_accts)
     h.account_age_days = account_age_days(created, t)
+    if email_domain is not None:
+        _email_domain_history(conn, h, params)
     if h.account_age_days is not None:
         h.account_known = True
         h.cluster_size = cluster
@@ -99,3 +116,10 @@ def _account_history(conn, h: History, params: dict, device, country):
     h.countries_30d = sum(1 for k, _, first, last in rows if k == "country" and last > since and first <= t)
     h.device_seen_before = None if device is None else ("device", device) in seen
     h.country_seen_before = None if country is None else ("country", country) in seen
+
+
+def _email_domain_history(conn, h: History, params: dict) -> None:
+    in_1h, in_24h, first = driver(conn, EMAIL_DOMAIN_SQL, params).one()
+    h.signups_per_email_domain_1h, h.signups_per_email_domain_24h = int(in_1h), int(in_24h)
+    # A domain never seen before is as new as a domain can be: age 0, not unknown.
+    h.email_domain_age_days = 0.0 if first is None else max(0.0, (params["t"] - first) / DAY)

@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 # Failed logins are a sliver of all assessments: partial indexes keep those counts to the rows
 # that matter (and SQLite picks them without planner statistics).
 FAILED_LOGIN = text("event = 'login' AND login_outcome = 'failure'")
+SIGNUP = text("event = 'signup'")
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -57,6 +58,9 @@ class Assessment(SQLModel, table=True):
               sqlite_where=FAILED_LOGIN, postgresql_where=FAILED_LOGIN),
         Index("ix_assessment_failed_login_ip", "ip", "occurred_ts", "account_id",
               sqlite_where=FAILED_LOGIN, postgresql_where=FAILED_LOGIN),
+        # Signups per email domain and a domain's first signup (storage/history.py).
+        Index("ix_assessment_signup_email_domain", "email_domain", "occurred_ts",
+              sqlite_where=SIGNUP, postgresql_where=SIGNUP),
     )
     id: str = Field(primary_key=True, max_length=40)
     event_id: str | None = Field(default=None, max_length=128, unique=True)
@@ -67,6 +71,7 @@ class Assessment(SQLModel, table=True):
     created_ts: float
     ip: str | None = Field(default=None, max_length=45)
     ip_country: str | None = Field(default=None, max_length=2)
+    email_domain: str | None = Field(default=None, max_length=255)    # not personal: kept as given
     ip_asn: int | None = Field(default=None, sa_column=Column(BigInteger))
     latitude: float | None = None
     longitude: float | None = None

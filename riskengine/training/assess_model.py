@@ -102,6 +102,7 @@ def _replay_row(req, s, t, i) -> dict:
     ip = s.ip
     return {"id": f"replay_{i}", "account_id": req.account.id, "event": req.event, "occurred_ts": t,
             "created_ts": t, "ip": req.ip, "ip_country": ip.country, "ip_asn": ip.asn,
+            "email_domain": s.email.domain if s.email else None,
             "latitude": ip.latitude, "longitude": ip.longitude,
             "login_outcome": req.login.outcome if req.login else None, "decision": "allow",
             "decided_by": "replay", "response": {}}

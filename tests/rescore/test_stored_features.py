@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 import xgboost as xgb
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from riskengine import storage
 from riskengine.config import models_dir
@@ -129,26 +127,6 @@ def _migration():
     return module
 
 
-@pytest.fixture
-def empty_db(tmp_path):
-    """A database of its own (a schema of its own on PostgreSQL), so revisions can move."""
-    url = os.environ.get("RISKENGINE_TEST_DATABASE_URL")
-    if not url:
-        eng = storage.make_engine(f"sqlite:///{tmp_path / 'migration.db'}", 10_000)
-        yield eng
-        eng.dispose()
-        return
-    admin = storage.make_engine(url, 10_000)
-    with admin.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS features_migration CASCADE"))
-        conn.execute(text("CREATE SCHEMA features_migration"))
-    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://"),
-                        connect_args={"options": "-c search_path=features_migration"})
-    yield eng
-    eng.dispose()
-    with admin.begin() as conn:
-        conn.execute(text("DROP SCHEMA features_migration CASCADE"))
-    admin.dispose()
 
 
 def test_the_migrations_layouts_are_the_lists_rows_were_stored_in():

@@ -115,7 +115,7 @@ def test_absent_address(address):
 def test_as_dict_never_contains_the_mailbox():
     d = email_signals("Jane.Doe+ai@gmail.com").as_dict()
     assert set(d) == {"valid", "domain", "disposable", "free_provider", "alias_folded", "local_length",
-                      "local_digits", "local_digit_ratio", "local_entropy", "local_random"}
+                      "local_digits", "local_digit_ratio", "local_entropy", "local_random", "domain_random"}
     assert "janedoe" not in json.dumps(d)
 
 

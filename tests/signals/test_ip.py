@@ -271,3 +271,51 @@ def test_online_and_batch_subnets_agree(ip):
 def test_a_teredo_client_is_located_by_its_own_ipv4_not_the_servers(readers):
     s = ip_signals("2001:0:4136:e378:8000:63bf:a65f:eb8f", readers)   # client 89.160.20.112
     assert (s.country, s.subnet) == ("SE", "89.160.20.0/24")
+
+
+# ---- every block of the shipped IANA registries (the data the signal reads, as IANA publishes it)
+_REGISTRIES = [Path(__file__).resolve().parents[2] / "riskengine" / "data" / f"iana-ipv{v}-special-registry.csv"
+               for v in (4, 6)]
+# The contract's examples use documentation addresses as ordinary clients: an engine decision.
+_DOCUMENTATION = [ipaddress.ip_network(n) for n in
+                  ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20")]
+
+
+def _registry_blocks() -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]:
+    import csv
+    out = []
+    for path in _REGISTRIES:
+        with path.open(encoding="utf-8") as f:
+            for row in csv.DictReader(line for line in f if not line.startswith("#")):
+                for block in row["Address Block"].split(","):
+                    out.append((ipaddress.ip_network(block.strip()), row["Globally Reachable"].strip()))
+    return out
+
+
+def test_every_registry_block_is_private_exactly_when_the_registry_says_not_reachable():
+    """First, middle and last address of every block: private == the most specific verdict of
+    the registry is "not globally reachable" (also for the IPv4 a 6to4/Teredo/NAT64 address
+    carries), independent of what this interpreter's ipaddress module thinks."""
+    blocks = _registry_blocks()
+
+    def verdict(addr):
+        holding = [(net.prefixlen, g) for net, g in blocks if g in ("True", "False")
+                   and net.version == addr.version and addr in net]
+        return max(holding)[1] if holding else None
+
+    checked, wrong = 0, []
+    for net, _ in blocks:
+        for addr in {net.network_address, net[net.num_addresses // 2], net.broadcast_address}:
+            if (addr.version == 6 and addr.ipv4_mapped is not None) or verdict(addr) is None \
+                    or any(addr in d for d in _DOCUMENTATION if d.version == addr.version):
+                continue
+            unreachable = verdict(addr) == "False"
+            inner = (addr.sixtofour or (addr.teredo[1] if addr.teredo else None)) if addr.version == 6 else None
+            if addr.version == 6 and inner is None and addr in ipaddress.ip_network("64:ff9b::/96"):
+                inner = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+            if inner is not None and verdict(inner) == "False":
+                unreachable = True
+            checked += 1
+            if ip_signals(str(addr), None).private is not unreachable:
+                wrong.append(str(addr))
+    assert checked > 90 and wrong == []

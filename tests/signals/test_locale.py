@@ -107,3 +107,46 @@ def test_simulated_residents_fit_their_country():
             assert zone_fits_country(city.tz, code), (code, city.tz)
         misfits |= {(code, ls) for ls, _ in country.locales if not language_matches(list(ls), code)}
     assert misfits == {("ID", ("en-US", "en"))}
+
+
+# ---- judged against all of CLDR (as Babel ships it: Unicode License v3), not a few examples
+_OFFICIAL = {"official", "de_facto_official", "official_regional"}
+
+
+def _territory_languages() -> dict:
+    from babel.core import get_global
+    return get_global("territory_languages")
+
+
+def test_every_official_language_of_every_territory_matches():
+    wrong = [(lang, c) for c, langs in _territory_languages().items() for lang, info in langs.items()
+             if info.get("official_status") in _OFFICIAL and language_matches([lang.split("_")[0]], c) is not True]
+    assert wrong == []
+
+
+def test_english_matches_wherever_cldr_says_a_fifth_speak_it_and_not_where_few_do():
+    widely, rarely = [], []
+    for c, langs in _territory_languages().items():
+        en = langs.get("en", {})
+        share = en.get("population_percent") or 0.0
+        judged = language_matches(["en-US", "en"], c)
+        if share >= 20 and judged is not True:
+            widely.append(c)
+        if share < 10 and en.get("official_status") not in _OFFICIAL and judged is True:
+            rarely.append(c)
+    assert widely == [] and rarely == []
+
+
+@pytest.mark.slow     # 110,000 judgements
+def test_no_zone_of_another_continent_matches_and_every_spelling_of_a_zone_is_valid():
+    zones = {z: c for z, c in _zone_countries().items() if c}
+    areas: dict[str, set[str]] = {}
+    for z, countries in zones.items():
+        for c in countries:
+            areas.setdefault(c, set()).add(z.split("/")[0])
+    leaked = [(z, c) for c, own in areas.items() for z in zones
+              if z.split("/")[0] not in own and timezone_judgement(z, c)[1] is True]
+    assert leaked == []
+    for z, countries in zones.items():
+        c = next(iter(countries))
+        assert timezone_judgement(z.lower(), c)[0] is True and timezone_judgement(z.upper(), c)[0] is True, z

@@ -258,3 +258,20 @@ def test_bodies_validate_with_the_service_schema(world):
     for e in world.events:
         req = schemas.AssessRequest.model_validate(e.body)
         assert req.occurred_at == e.occurred_at and req.account.id == e.body["account"]["id"]
+
+
+def test_scripts_send_library_user_agents_and_app_users_send_native_app_ones(world):
+    """The farms' scripts send what their HTTP library sends by default, which the engine calls
+    automation; native-app stacks (okhttp, Dart, CFNetwork) belong to people using an app."""
+    from riskengine.signals.automation import automation_signals
+
+    assert {automation_signals(ua).kind for ua in idt.SCRIPT_UAS + idt.DEV_SDK_UAS} == {"http_library"}
+    app_uas = [ua for w in idt.NATIVE_APP_UAS.values() for ua in w.items]
+    assert {automation_signals(ua).kind for ua in app_uas} == {"native_app"}
+    assert not any(automation_signals(ua).automated for ua in app_uas)
+    scripted = [e for e in world.events if e.fraud and e.body["device"] and e.body["device"].get("platform") is None
+                and e.body["device"]["user_agent"] in idt.SCRIPT_UAS]
+    assert scripted and all(automation_signals(e.body["device"]["user_agent"]).automated for e in scripted)
+    legit_app = [e for e in world.events if not e.fraud and e.body.get("device")
+                 and e.body["device"]["user_agent"] in app_uas]
+    assert len({e.body["account"]["id"] for e in legit_app}) >= 10

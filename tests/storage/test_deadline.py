@@ -64,3 +64,26 @@ def test_a_statement_outliving_the_deadline_is_abandoned_and_its_connection_disc
     with eng.connect() as conn:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != before
     eng.dispose()
+
+
+def test_the_email_domain_read_waits_no_longer_than_the_request_budget(db_url):
+    """Signups per email domain and the domain's first signup (storage.history.EMAIL_DOMAIN_SQL)
+    run inside the request's deadline: with the table locked by another session, the read gives
+    up when the budget is spent (the server's own timeout, 10 s here, would be far later)."""
+    from riskengine.storage.history import EMAIL_DOMAIN_SQL
+    eng = storage.make_engine(db_url, 10_000)
+    if eng.dialect.name != "postgresql":
+        pytest.skip("SQLite readers do not wait on a writer (WAL): nothing to bound")
+    params = {"email_domain": "kq7vzx3w.icu", "t": 1e9, "w1h": 1e9 - 3600, "w24h": 1e9 - 86400}
+    with eng.connect() as conn:                   # unlocked, the read answers
+        assert tuple(storage.driver(conn, EMAIL_DOMAIN_SQL, params).one()) == (0, 0, None)
+    locker = eng.connect()
+    try:
+        locker.execute(text("LOCK TABLE assessment IN ACCESS EXCLUSIVE MODE"))
+        with pytest.raises(SQLAlchemyError, match="budget"):
+            with storage.within(storage.Deadline(0.3)), eng.connect() as conn:
+                storage.driver(conn, EMAIL_DOMAIN_SQL, params).one()
+    finally:
+        locker.rollback()
+        locker.close()
+    eng.dispose()
