@@ -22,7 +22,7 @@ def policy(**raw) -> Policy:
 
 def test_bundled_default_policy_loads():
     p = Policy.load()
-    assert p.version == "default-3" and p.mode == "enforce"
+    assert p.version == "default-4" and p.mode == "enforce"
     assert {r.name for r in p.rules} >= {"tor_signup", "card_farm"}
     assert p.degraded["login"] == "fail_open"
 
