@@ -47,7 +47,14 @@ class DeviceIn(Body):
     components_hash: Short | None = None
     # The browser collector's signed token (POST /v1/device). Verified, never an error: a
     # malformed or over-long one is simply `invalid` (signals.device_token).
-    token: str | None = None
+    token: str | None = Field(None, description="The browser collector's signed device token (POST /v1/device): "
+                              "signals.device.token says valid, invalid or expired; never an error")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _token_never_an_error(cls, value):
+        # NUL, which no other field may carry, only spoils the token's signature: invalid, not 422.
+        return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 class BotVerdictIn(Body):
