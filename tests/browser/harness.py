@@ -80,11 +80,11 @@ def live_engine(tmp: Path, page_origin: str, **settings: str) -> Iterator[Engine
 SIGNUP_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Sign up</title>
 <script src="{engine}/collector.js" integrity="{sri}" crossorigin="anonymous"></script></head>
-<body><form id="signup"><input name="email" type="email"><input name="device_token" type="hidden"></form>
+<body><form id="signup"><input name="email" type="email"><input name="riskengine_token" type="hidden"></form>
 <script>
   window.started = performance.now();
   window.tokenReady = riskengine.collect({{endpoint: "{engine}", publishableKey: "{key}"}}).then(function (token) {{
-    document.querySelector("input[name=device_token]").value = token;
+    document.querySelector("input[name=riskengine_token]").value = token;
     window.tokenMs = performance.now() - window.started;
     return token;
   }});
