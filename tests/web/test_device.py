@@ -98,7 +98,8 @@ def test_a_valid_tokens_fields_take_precedence_over_the_callers(dclient, pk, rk,
 
 
 def test_a_bot_verdict_from_a_valid_token_reaches_the_reasons(dclient, pk, rk):
-    token = collect(dclient, pk, {**COLLECTED, "bot": {"detected": True, "kind": "headless_chrome"}}).json["device_token"]
+    bot = {**COLLECTED, "bot": {"detected": True, "kind": "headless_chrome"}}
+    token = collect(dclient, pk, bot).json["device_token"]
     answer = assess(dclient, rk, token).json
     assert answer["signals"]["device"]["bot"] is True
     assert answer["signals"]["device"]["bot_kind"] == "headless_chrome"
