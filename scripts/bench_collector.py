@@ -1,5 +1,5 @@
 """Time from the signup page's script to a device token, in headless Chromium against a live
-engine (tests/browser/harness.py: `riskengine serve`, a page on another origin that loads
+engine (tests/factories.py: `riskengine serve`, a page on another origin that loads
 /collector.js with its SRI hash and calls riskengine.collect: FingerprintJS, BotD, the CORS
 preflight and POST /v1/device). Each load is a fresh browser context (no cache, no cookies),
 in one browser. Baseline in the same run: the same page without the collector's work, one
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.browser.harness import UNDRIVEN, desktop_user_agent, launch, live_engine, signup_page  # noqa: E402
+from tests.factories import UNDRIVEN, desktop_user_agent, launch, live_engine, signup_page  # noqa: E402
 
 
 def bundle_sizes() -> tuple[int, int]:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from riskengine.client import RiskClient
-from tests.browser.harness import DRIVEN, UNDRIVEN, collect_token, desktop_user_agent, launch, live_engine, signup_page
+from tests.factories import DRIVEN, UNDRIVEN, collect_token, desktop_user_agent, launch, live_engine, signup_page
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
