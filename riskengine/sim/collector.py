@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from datetime import UTC, datetime
 
 from riskengine.hashing import Hasher
 from riskengine.signals import device_token
@@ -80,3 +81,22 @@ def token_for(device: SimDevice, body: dict, ts: int, ip: str, *, fraud: bool, c
         collected_from = _other_network(ip)
     fields = _fields(body, _bot(device, ts, fraud, campaign))
     return device_token.issue(TOKEN_KEY, fields, collected_from, ts - delay)[0]
+
+
+def reissued(body: dict, key: bytes, now: float) -> dict:
+    """`body` with its token as a page would get it from a live engine signing with `key`
+    at `now` (for replaying the world through a server, as `riskengine demo` does): a token
+    valid at the event's time is issued afresh with its fields and network, an expired one
+    expired, an invalid one kept (it is invalid under any key)."""
+    device = body.get("device") or {}
+    if not device.get("token"):
+        return body
+    t = datetime.strptime(body["occurred_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    check = device_token.verify(TOKEN_KEY, device["token"], body["ip"], t)
+    if check.state == device_token.INVALID:
+        return body
+    if check.valid:
+        token = device_token.issue(key, check.fields or {}, body["ip"], now)[0]
+    else:
+        token = device_token.issue(key, {}, body["ip"], now - device_token.TTL_SECONDS - 60)[0]
+    return {**body, "device": {**device, "token": token}}

@@ -2,15 +2,17 @@
 checked through the serving code's own verification (as the training replay does)."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
 
+from riskengine.hashing import Hasher
 from riskengine.schemas import AssessRequest
 from riskengine.scoring.pipeline import verify_device_token
-from riskengine.signals.device_token import bot_verdict
+from riskengine.signals.device_token import KEY_LABEL, bot_verdict
 from riskengine.sim import build_world
-from riskengine.sim.collector import TOKEN_KEY
+from riskengine.sim.collector import TOKEN_KEY, reissued
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +46,17 @@ def test_headless_farms_are_caught_by_botd_and_scripts_never_hold_a_valid_token(
     for key in outcomes:
         if key[0] == "password_spray" or key[1] == "bulk_scripted":
             assert key[2] != "valid", key
+
+
+def test_reissued_tokens_keep_their_state_under_a_live_engines_key():
+    key, now = Hasher(b"a live engine's hash key").derive(KEY_LABEL), time.time()
+    world = build_world(seed=5, accounts=150, days=5)
+    kept = Counter()
+    for ev in world.events:
+        req = AssessRequest.model_validate(ev.body)
+        _, then = verify_device_token(req, TOKEN_KEY, req.occurred_at.timestamp())
+        _, live = verify_device_token(AssessRequest.model_validate(reissued(ev.body, key, now)), key, now)
+        kept[(then.state if then else None) == (live.state if live else None)] += 1
+        if then is not None and then.valid:
+            assert live.fields == then.fields
+    assert kept[False] == 0 and kept[True] == len(world.events)
