@@ -140,7 +140,8 @@ def keys():
 
 @keys.command("create")
 @click.argument("name")
-@click.option("--scope", "scopes", multiple=True, help="assess, usage, labels, read, admin (default: all)")
+@click.option("--scope", "scopes", multiple=True, help="assess, usage, labels, read, admin (default: all of these); "
+              "or collect alone: a publishable pk_ key for the browser collector")
 def keys_create(name, scopes):
     """Create a key; prints the secret alone on stdout."""
     from sqlalchemy.exc import IntegrityError

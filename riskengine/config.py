@@ -54,6 +54,8 @@ ENV_NAMES = {
     "rate_limits": "RISKENGINE_RATE_LIMITS",
     "redis_url": "RISKENGINE_REDIS_URL",
     "raw_retention_days": "RISKENGINE_RAW_RETENTION_DAYS",
+    "collect_origins": "RISKENGINE_COLLECT_ORIGINS",
+    "trusted_proxies": "RISKENGINE_TRUSTED_PROXIES",
 }
 DATABASE_URL = ENV_NAMES["database_url"]
 
@@ -129,10 +131,12 @@ def _dns_server(value):
     return value
 
 
-RATE_LIMIT_GROUPS = ("assess", "usage", "labels", "read")
+RATE_LIMIT_GROUPS = ("assess", "usage", "labels", "read", "collect")
 # Generous: far above what one well-behaved caller sends, low enough that one runaway key
-# cannot saturate a replica alone (one process assesses some hundreds a second).
-DEFAULT_RATE_LIMITS = "assess=1000/second;usage=50/second;labels=200/second;read=1000/second"
+# cannot saturate a replica alone (one process assesses some hundreds a second). `collect`
+# (POST /v1/device) counts per publishable key and client network (/24, /48): a page load
+# costs one, and one farm's network cannot use up a whole site's limit.
+DEFAULT_RATE_LIMITS = "assess=1000/second;usage=50/second;labels=200/second;read=1000/second;collect=120/minute"
 
 
 def parse_rate_limits(value: str) -> dict[str, RateLimitItem]:
@@ -159,6 +163,39 @@ def _rate_limits(value):
 def _redis_url(value):
     if value is not None and urlsplit(str(value)).scheme not in {"redis", "rediss", "unix"}:
         raise ValueError(f"{value!r} is not a redis:// URL (e.g. redis://127.0.0.1:6379/0)")
+    return value
+
+
+def parse_origins(value: str | None) -> frozenset[str]:
+    """`https://www.example.com, https://app.example.com:8443` (or `*`: any origin) as a set of
+    origins as browsers send them in `Origin` (scheme://host[:port], lower case, no path)."""
+    out = set()
+    for item in filter(None, (i.strip() for i in str(value or "").split(","))):
+        if item == "*":
+            out.add(item)
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+                or parts.query or parts.fragment or parts.username:
+            raise ValueError(f"{item!r} is not an origin such as https://www.example.com "
+                             "(scheme and host, an optional port, no path)")
+        try:
+            default = {"http": 80, "https": 443}[parts.scheme]     # browsers leave the default port out
+            port = f":{parts.port}" if parts.port and parts.port != default else ""
+        except ValueError:
+            raise ValueError(f"{item!r} has a port that is not a number from 1 to 65535") from None
+        out.add(f"{parts.scheme}://{parts.hostname}{port}")
+    return frozenset(out)
+
+
+def _origins(value):
+    parse_origins(value)
+    return value
+
+
+def _proxies(value):
+    from riskengine.forwarded import TrustedProxies
+    TrustedProxies.parse(value)        # ProxyListError is a ValueError naming the bad entry
     return value
 
 
@@ -246,6 +283,10 @@ class Config:
     redis_url: Annotated[str | None, BeforeValidator(_redis_url)] = field(default=None, repr=False)
     # raw IPs, coordinates, user agents, emails... are removed this long after (docs/privacy.md)
     raw_retention_days: Annotated[float, _number(float, "days", least=0, above=True)] = 90.0
+    # web origins whose pages may call POST /v1/device (CORS); None: no page may
+    collect_origins: Annotated[str | None, BeforeValidator(_origins)] = None
+    # CIDRs of reverse proxies / CDNs whose X-Forwarded-For is believed; None: none is
+    trusted_proxies: Annotated[str | None, BeforeValidator(_proxies)] = None
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +69,7 @@ def _run(port, events, seed, echo, clients, workers) -> int:
     echo(_announcement(len(world.events), stream, events))
     with tempfile.TemporaryDirectory(prefix="riskengine-demo-") as tmp:
         env = _server_env(Path(tmp), world)
+        stream = _live_tokens(stream, env["RISKENGINE_HASH_KEY"])
         _cli(["db", "upgrade"], env)
         secret = _cli(["keys", "create", "demo"], env).strip()
         server = _start_server(port, workers, env, Path(tmp) / "server.log")
@@ -139,10 +141,19 @@ def _server_env(tmp: Path, world) -> dict:
     metrics.mkdir()
     return {**os.environ,
             "RISKENGINE_DATABASE_URL": f"sqlite:///{tmp / 'demo.db'}",
-            "RISKENGINE_HASH_KEY_FILE": str(tmp / "hash.key"),
+            "RISKENGINE_HASH_KEY": secrets.token_hex(32),     # _live_tokens signs with it too
             "RISKENGINE_GEOIP_CITY": str(geo["city"]), "RISKENGINE_GEOIP_ASN": str(geo["asn"]),
             "RISKENGINE_GEOIP_ANONYMOUS": str(geo["anonymous"]),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+
+
+def _live_tokens(stream: list, hash_key: str) -> list:
+    """The simulated pages' device tokens as this server would have issued them just now."""
+    from riskengine.hashing import Hasher
+    from riskengine.signals.device_token import KEY_LABEL
+    from riskengine.sim.collector import reissued
+    key, now = Hasher(hash_key.encode()).derive(KEY_LABEL), time.time()
+    return [replace(ev, body=reissued(ev.body, key, now)) for ev in stream]
 
 
 def _cli(args: list[str], env: dict) -> str:

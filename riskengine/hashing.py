@@ -8,6 +8,7 @@ of thousands of identifiers a second.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -29,6 +30,11 @@ class Hasher:
         if len(memo) >= cap:
             memo.clear()
         return memo
+
+    def derive(self, label: str) -> bytes:
+        """A key for another purpose (e.g. signing device tokens), derived from this one:
+        HMAC-SHA256(key, label). One secret to distribute; a derived key reveals nothing of it."""
+        return hmac.new(self._key, label.encode(), hashlib.sha256).digest()
 
     def __call__(self, kind: str, value: str) -> str:
         # The kind is part of the message so equal strings of different kinds never collide.

@@ -14,6 +14,7 @@ from riskengine.config import Config, ConfigError, models_dir
 from riskengine.hashing import Hasher, load_hash_key
 from riskengine.scoring.model import RiskModel, newest_model_dir
 from riskengine.scoring.policy import Policy, PolicyError
+from riskengine.signals import device_token
 from riskengine.signals.ip import GeoIPReaders
 from riskengine.storage import migrate
 from riskengine.usage.links import LinkFolder
@@ -32,9 +33,11 @@ class Runtime:
     problems: list[str] = field(default_factory=list)   # what keeps /readyz from saying ready
     geoip_error: str | None = None     # set when a configured GeoIP file failed to open
     folder: LinkFolder = field(init=False)    # folds usage links into entitylink
+    token_key: bytes = field(init=False, repr=False)    # signs and verifies device tokens
 
     def __post_init__(self):
         self.folder = LinkFolder(self.db, self.hasher, budget_s=self.config.usage_timeout_ms / 1000)
+        self.token_key = self.hasher.derive(device_token.KEY_LABEL)
 
     @classmethod
     def build(cls, config: Config, check_schema: bool = True) -> Runtime:

@@ -45,6 +45,39 @@ class DeviceIn(Body):
     platform: Annotated[str, StringConstraints(max_length=64)] | None = None
     webdriver: bool | None = None
     components_hash: Short | None = None
+    # The browser collector's signed token (POST /v1/device). Verified, never an error: a
+    # malformed or over-long one is simply `invalid` (signals.device_token).
+    token: str | None = Field(None, description="The browser collector's signed device token (POST /v1/device): "
+                              "signals.device.token says valid, invalid or expired; never an error")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _token_never_an_error(cls, value):
+        # NUL, which no other field may carry, only spoils the token's signature: invalid, not 422.
+        return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class BotVerdictIn(Body):
+    detected: bool
+    kind: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class CollectRequest(Body):
+    """POST /v1/device: what the browser collector gathered (clients/browser/)."""
+    visitor_id: Short | None = None
+    components_hash: Short | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    languages: Annotated[list[Annotated[str, StringConstraints(max_length=35)]], Field(max_length=32)] | None = None
+    screen: Annotated[str, StringConstraints(max_length=32)] | None = None
+    platform: Annotated[str, StringConstraints(max_length=64)] | None = None
+    webdriver: bool | None = None
+    bot: BotVerdictIn | None = None
+    user_agent: Annotated[str, StringConstraints(max_length=2048)] | None = None
+
+
+class CollectResponse(BaseModel):
+    device_token: str
+    expires_at: str
 
 
 class PaymentIn(Body):

@@ -465,6 +465,7 @@ def signup_pool(geo: dict, work: Path) -> dict:
     from riskengine.schemas import AssessRequest
     from riskengine.scoring import assess as assess_mod
     from riskengine.sim import build_world
+    from riskengine.sim.collector import reissued
     from riskengine.storage import migrate
     for suffix in ("", "-wal", "-shm"):
         Path(str(work) + suffix).unlink(missing_ok=True)
@@ -490,7 +491,9 @@ def signup_pool(geo: dict, work: Path) -> dict:
             if ev.body["event"] != "signup":
                 continue
             n = len(captured)
-            assess_mod.assess(engine, AssessRequest.model_validate(ev.body), "0" * 64,
+            # the page's token as this engine would have issued it at the time (sim.collector.reissued)
+            body = reissued(ev.body, engine.token_key, ev.occurred_at.timestamp())
+            assess_mod.assess(engine, AssessRequest.model_validate(body), "0" * 64,
                               now=ev.occurred_at.timestamp() + 1)
             if len(captured) > n:
                 pool[ev.fraud].append(captured[-1])

@@ -37,7 +37,8 @@ def test_every_variable_is_read_and_typed(clean_env, tmp_path):
              "key_cache_seconds": "1.5", "email_dns_timeout_ms": "300", "email_dns_server": "127.0.0.1:53",
              "usage_fold_batches": "8", "usage_fold_seconds": "0.5", "webhook_secret": "w",
              "key_outage_seconds": "30", "rate_limits": "assess=5/second", "redis_url": "redis://127.0.0.1:6379/3",
-             "raw_retention_days": "30", "usage_timeout_ms": "2500"}
+             "raw_retention_days": "30", "usage_timeout_ms": "2500", "collect_origins": "https://shop.example.com",
+             "trusted_proxies": "10.0.0.0/8, 2001:db8::/32"}
     assert set(given) == set(ENV_NAMES)          # the test covers every variable there is
     for name, value in given.items():
         clean_env.setenv(ENV_NAMES[name], value)
@@ -64,6 +65,11 @@ def test_empty_values_count_as_unset_and_names_are_exact(clean_env):
     ("RISKENGINE_RATE_LIMITS", "assess=300/sec", "'300/sec' for assess is not a rate such as 300/second"),
     ("RISKENGINE_RATE_LIMITS", "login=3/second", "'login=3/second' is not group=N/unit"),
     ("RISKENGINE_REDIS_URL", "127.0.0.1:6379", "is not a redis:// URL"),
+    ("RISKENGINE_COLLECT_ORIGINS", "https://shop.example.com/signup", "'https://shop.example.com/signup' is not an "
+                                                                      "origin such as https://www.example.com"),
+    ("RISKENGINE_COLLECT_ORIGINS", "shop.example.com", "'shop.example.com' is not an origin"),
+    ("RISKENGINE_TRUSTED_PROXIES", "10.0.0.0/8,cdn", "not an IP address or CIDR: 'cdn'"),
+    ("RISKENGINE_RATE_LIMITS", "collect=lots", "'lots' for collect is not a rate"),
     ("RISKENGINE_DB_TIMEOUT_MS", "2.5", "'2.5' is not a whole number of milliseconds"),
     ("RISKENGINE_DB_TIMEOUT_MS", "0", "'0' is not a whole number of milliseconds of at least 1"),
     ("RISKENGINE_EMAIL_DNS_TIMEOUT_MS", "-1", "'-1' is not a whole number of milliseconds of at least 0"),

@@ -16,9 +16,10 @@ from riskengine.ids import assessment_id
 from riskengine.runtime import Runtime
 from riskengine.schemas import AssessRequest
 from riskengine.scoring.features import stored_features, vector
-from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe
+from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe, verify_device_token
 from riskengine.scoring.policy import Facts
 from riskengine.scoring.reasons import explain
+from riskengine.signals.device_token import TokenCheck
 from riskengine.signals.email import check_deliverability
 from riskengine.signals.ip import ip_signals
 from riskengine.signals.locale import timezone_countries
@@ -42,7 +43,8 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
     if t > now + FUTURE_SLACK:
         raise InvalidInput("occurred_at is more than 5 minutes in the future", field="occurred_at")
     failures: list[str] = []
-    signals = _signals(runtime, req, failures)
+    req, token = verify_device_token(req, runtime.token_key, now)
+    signals = _signals(runtime, req, failures, token)
     links = link_keys(req, signals, runtime.hasher)
     stored, obs = _read(runtime, req, request_hash, signals, links, t, failures)
     if stored is not None:
@@ -103,7 +105,7 @@ def _check_stored(found, event_id: str, request_hash: str) -> dict | None:
     return found.response
 
 
-def _signals(runtime: Runtime, req: AssessRequest, failures: list[str]):
+def _signals(runtime: Runtime, req: AssessRequest, failures: list[str], token: TokenCheck | None):
     readers = runtime.readers
     if runtime.geoip_error is not None:
         failures.append("geoip")
@@ -114,7 +116,7 @@ def _signals(runtime: Runtime, req: AssessRequest, failures: list[str]):
         log.warning("GeoIP lookup failed: %s", e)
         failures.append("geoip")
         ip = ip_signals(req.ip, None)
-    return compute_signals(req, readers, ip=ip)
+    return compute_signals(req, readers, ip=ip, token=token)
 
 
 def _deliverable(runtime: Runtime, signals) -> bool | None:
@@ -140,7 +142,7 @@ def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, no
         model_decision = model.decision(req.event, scored.score, policy.thresholds)
     signals_out = signals_dict(obs)
     verdict = policy.decide(_facts(req, obs, signals_out), model_decision)
-    reasons = verdict.reasons + reasons
+    reasons = verdict.reasons + token_reasons(obs.signals.device) + reasons
     if failures:
         verdict = policy.on_failure(req.event)
         reasons = [{"code": f"degraded.{f}", "message": f"{f} unavailable: decided by the {verdict.decided_by} policy",
@@ -173,6 +175,21 @@ def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, no
         "inputs": _inputs(req, obs), "response": response,
     }
     return response, row
+
+
+# Not model reasons (no feature speaks for them): said whenever the token is bad.
+TOKEN_REASONS = {
+    "invalid": {"code": "device.token_invalid", "weight": 0.0, "message": "Device token is invalid (forged, "
+                "tampered, signed with another key, or used from another network than it was issued to)"},
+    "expired": {"code": "device.token_expired", "weight": 0.0,
+                "message": "Device token has expired (issued more than 15 minutes ago)"},
+}
+
+
+def token_reasons(device) -> list[dict]:
+    """An invalid or expired device token is a reason, never an error (contract v1.1)."""
+    found = TOKEN_REASONS.get(device.token) if device is not None and device.token else None
+    return [] if found is None else [dict(found)]
 
 
 def signals_dict(obs: Observation) -> dict:
@@ -246,6 +263,7 @@ def _inputs(req: AssessRequest, obs: Observation) -> dict:
     account.pop("name", None)
     (body.get("device") or {}).pop("id", None)
     (body.get("device") or {}).pop("components_hash", None)
+    (body.get("device") or {}).pop("token", None)     # its verdict is in the stored signals
     (body.get("payment") or {}).pop("fingerprint", None)
     body["links"] = {k: v for k, v in obs.links.items()}
     return body

@@ -10,7 +10,7 @@ from riskengine import quantities
 from riskengine.scoring import schema
 from riskengine.scoring.history import History
 from riskengine.scoring.schema import ASSESS, SHARED_WINDOWS
-from riskengine.signals import automation
+from riskengine.signals import automation, device_token
 from riskengine.signals.device import DeviceSignals
 from riskengine.signals.email import EmailSignals
 from riskengine.signals.ip import IPSignals
@@ -101,6 +101,9 @@ def device_features(d: DeviceSignals | None) -> dict[str, float]:
         "native_app": float(d.automation_kind == automation.NATIVE_APP),
         "timezone_matches_ip": _b(d.timezone_matches_ip), "language_matches_ip": _b(d.language_matches_ip),
         "timezone_valid": _b(d.timezone_valid), "languages_count": _n(d.languages_count),
+        "device_token_valid": NAN if d.token is None else float(d.token == device_token.VALID),
+        "bot_detected": _b(d.bot),
+        "bot_headless": NAN if d.bot is None else float(d.bot_kind in device_token.HEADLESS_KINDS),
     }
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
 from riskengine import storage
 from riskengine.hashing import Hasher
-from riskengine.schemas import AssessRequest
+from riskengine.schemas import AssessRequest, DeviceIn
 from riskengine.scoring.features import Signals, build_features
 from riskengine.scoring.history import History
+from riskengine.signals import device_token
 from riskengine.signals.device import device_signals
+from riskengine.signals.device_token import TokenCheck
 from riskengine.signals.email import email_signals
 from riskengine.signals.ip import GeoIPReaders, ip_signals
 from riskengine.signals.payment import payment_signals
@@ -27,9 +30,29 @@ class Observation:
     deliverable: object = ...      # bool | None once checked; Ellipsis: not checked (off)
 
 
-def compute_signals(req: AssessRequest, readers: GeoIPReaders | None, ip=None) -> Signals:
+def verify_device_token(req: AssessRequest, key: bytes, now: float) -> tuple[AssessRequest, TokenCheck | None]:
+    """The request as scored, and its device token's check (None: no token sent). A valid
+    token's collected fields take precedence over the caller's `device` fields, so everything
+    after this (signals, link keys, policy facts) sees what the collector saw. `now` is the
+    server's clock live, the event's time in a replay."""
+    d = req.device
+    if d is None or d.token is None:
+        return req, None
+    check = device_token.verify(key, d.token, req.ip, now)
+    if not check.valid:
+        return req, check
+    merged = {**d.model_dump(exclude_none=True), **device_token.device_fields(check.fields or {})}
+    try:
+        device = DeviceIn.model_validate(merged)
+    except ValidationError:      # only a token issued by an older, looser engine could get here
+        return req, device_token.TokenCheck(device_token.INVALID, problem="fields no longer valid")
+    return req.model_copy(update={"device": device}), check
+
+
+def compute_signals(req: AssessRequest, readers: GeoIPReaders | None, ip=None,
+                    token: TokenCheck | None = None) -> Signals:
     """Pure signals; a GeoIP reader failure propagates (the caller decides degraded).
-    `ip`: IP signals the caller already computed."""
+    `ip`: IP signals the caller already computed; `token`: verify_device_token's check."""
     ip = ip_signals(req.ip, readers) if ip is None else ip
     ip_country = ip.country
     d, p, a = req.device, req.payment, req.account
@@ -37,7 +60,8 @@ def compute_signals(req: AssessRequest, readers: GeoIPReaders | None, ip=None) -
         email=email_signals(a.email),
         phone=phone_signals(a.phone, a.country or ip_country),
         ip=ip,
-        device=device_signals(d.user_agent, d.webdriver, d.timezone, d.languages, ip_country) if d else None,
+        device=device_signals(d.user_agent, d.webdriver, d.timezone, d.languages, ip_country, token)
+        if d else None,
         payment=payment_signals(p.fingerprint, p.bin, p.funding, p.country, p.billing_country, ip_country)
         if p else None,
     )

@@ -75,6 +75,7 @@ FACTS: dict[str, Fact] = {
     "ip_country": lambda s, h: _country(s),
     "automation_kind": _of("device", "automation_kind"),
     "browser": _of("device", "browser"),
+    "bot_kind": _of("device", "bot_kind"),
     "card_country": _of("payment", "issuing_country"),
     "billing_country": _of("payment", "billing_country"),
 }

@@ -272,8 +272,18 @@ _AUTOMATION_KINDS = (
     _flag("native_app", "device", "The user agent is a native app's HTTP stack (okhttp, Dart, CFNetwork): "
           "not automation"),
 )
+# Added with the browser collector (signals.device_token): the signed token's state and the
+# BotD verdict it carries. Only a valid token's verdict counts: a caller cannot send one.
+_DEVICE_TOKEN = (
+    Feature("device_token_valid", "device", "The collector's signed device token verified: 1 valid, 0 invalid "
+            "or expired (NaN: no token sent)"),
+    _flag("bot_detected", "device", "BotD, in the collector, found a bot: headless or driven browser, "
+          "automation framework (NaN: no valid token)", "device.bot", IS_1, 1),
+    _flag("bot_headless", "device", "BotD's bot kind is a headless browser (headless_chrome, phantomjs, "
+          "slimerjs...) (NaN: no valid token)", "device.bot", IS_1, 1),
+)
 ASSESS = Schema("assess", _EVENT + _EMAIL + _PHONE + _IP + _DEVICE + _PAYMENT + _SHARING + _HISTORY
-                + _AUTOMATION_KINDS + _EMAIL_DOMAIN)
+                + _AUTOMATION_KINDS + _EMAIL_DOMAIN + _DEVICE_TOKEN)
 
 
 # --------------------------------------------------------------------------- active model
@@ -399,6 +409,8 @@ REASONS: dict[str, Reason] = _reasons(
     ("device.no_user_agent", "No user agent sent"),
     ("device.automation", "Automated client ({automation_kind}: {browser})"),
     ("device.missing", "No device data sent"),
+    ("device.bot", "The collector's bot detection flags the browser ({bot_kind})"),
+
     ("device.timezone_mismatch", "Device timezone does not fit IP country {ip_country}"),
     ("device.timezone_invalid", "Device reports an unknown timezone"),
     ("device.language_mismatch", "Device languages do not fit IP country {ip_country}"),

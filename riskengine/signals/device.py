@@ -9,6 +9,7 @@ from functools import lru_cache
 from ua_parser import parse as _ua_parse
 
 from riskengine.signals.automation import automation_signals
+from riskengine.signals.device_token import TokenCheck, bot_verdict
 from riskengine.signals.locale import language_matches, timezone_judgement
 
 # Real user agents stay well under this; longer ones are cut so hostile input can neither
@@ -31,6 +32,11 @@ class DeviceSignals:
     # Added: True for zones no country uses as its civil time (UTC, Etc/*, GMT, legacy
     # CET/EST5EDT...), typical of servers, VMs and headless automation.
     timezone_generic: bool | None = None
+    # The collector's signed token (signals.device_token): "valid", "invalid", "expired", or
+    # None when none was sent; and BotD's verdict, believed only from a valid token.
+    token: str | None = None
+    bot: bool | None = None
+    bot_kind: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +61,7 @@ def device_signals(
     timezone: str | None,
     languages: list[str] | None,
     ip_country: str | None,
+    token: TokenCheck | None = None,
 ) -> DeviceSignals:
     ua = user_agent.strip()[:_MAX_UA] if user_agent else ""
     browser: str | None
@@ -65,6 +72,7 @@ def device_signals(
     else:
         browser = major = os_family = None
     automation = automation_signals(ua, webdriver)
+    bot, bot_kind = bot_verdict(token.fields) if token is not None and token.valid else (None, None)
     country = ip_country.strip().upper() if ip_country else None
     tz_valid, tz_match, tz_generic = timezone_judgement(timezone.strip() if timezone else None, country)
     return DeviceSignals(
@@ -79,4 +87,6 @@ def device_signals(
         language_matches_ip=language_matches(languages, country) if languages and country else None,
         languages_count=len(languages) if languages is not None else None,
         timezone_generic=tz_generic,
+        token=token.state if token is not None else None,
+        bot=bot, bot_kind=bot_kind,
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from riskengine.quantities import utc_offset_seconds
+from riskengine.sim.collector import token_for
 from riskengine.sim.geo import City, Geo, get_geo
 from riskengine.sim.identity import SimDevice
 from riskengine.sim.rand import Rand, Weighted
@@ -230,6 +231,10 @@ class Builder:
             device_body = device.body(tz)
             if not device.id:
                 device_body.pop("id", None)
+        if device is not None and device_body is not None:
+            token = token_for(device, device_body, ts, ip, fraud=fraud, campaign=campaign)
+            if token is not None:
+                device_body = {**device_body, "token": token}
         block = account_block if account_block is not None else dict(acct.profile)
         self.raw.append((ts, len(self.raw), event, block, ip, device_body, payment,
                          {"outcome": login[0], "method": login[1]} if login else None,

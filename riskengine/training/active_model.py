@@ -23,6 +23,7 @@ from riskengine.rescore.partition import ACTIVE_FEATURES, partition_features
 from riskengine.rescore.population import population
 from riskengine.scoring.model import RiskModel
 from riskengine.signals.ip import GeoIPReaders
+from riskengine.sim.collector import TRAINING_HASH_KEY
 from riskengine.storage import migrate
 from riskengine.training.common import (
     TARGETS,
@@ -79,7 +80,7 @@ def build_dataset(world, usage, assess_model, workdir: Path, log=print):
     db = storage.make_engine(f"sqlite:///{workdir / 'active.db'}", 30_000)
     migrate.upgrade(db)
     replay(world.events, geoip, workdir, log=log, model=assess_model, db=db)
-    ingest_usage(db, usage.records, Hasher(b"simulated-world-training-key"))
+    ingest_usage(db, usage.records, Hasher(TRAINING_HASH_KEY))
     log(f"ingested {len(usage.records)} usage records")
     label_some(db, world, usage, world.end.timestamp(), np.random.default_rng(world.seed))
     readers = GeoIPReaders.open(geoip["city"], geoip["asn"], geoip["anonymous"])

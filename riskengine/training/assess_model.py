@@ -20,8 +20,10 @@ from riskengine import storage
 from riskengine.hashing import Hasher
 from riskengine.schemas import AssessRequest
 from riskengine.scoring.features import FEATURES, stored_features, vector
-from riskengine.scoring.pipeline import compute_signals, link_keys, observe
+from riskengine.scoring.pipeline import compute_signals, link_keys, observe, verify_device_token
+from riskengine.signals.device_token import KEY_LABEL
 from riskengine.signals.ip import GeoIPReaders
+from riskengine.sim.collector import TRAINING_HASH_KEY
 from riskengine.storage import migrate
 from riskengine.training.common import (
     TARGETS,
@@ -60,7 +62,8 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
         db = storage.make_engine(f"sqlite:///{workdir / 'replay.db'}", 30_000)
         migrate.upgrade(db)
     readers = GeoIPReaders.open(geoip.get("city"), geoip.get("asn"), geoip.get("anonymous"))
-    hasher = Hasher(b"simulated-world-training-key")
+    hasher = Hasher(TRAINING_HASH_KEY)
+    token_key = hasher.derive(KEY_LABEL)
     rows: list[list[float]] = []
     cols: dict[str, list[Any]] = {k: [] for k in ("y", "event", "campaign", "campaign_id", "segment", "ts", "group")}
     started = time.perf_counter()
@@ -71,7 +74,8 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
                 if req.occurred_at is None:  # simulated events always carry their time
                     raise ValueError(f"replayed event {i} has no occurred_at")
                 t = req.occurred_at.timestamp()
-                s = compute_signals(req, readers)
+                req, token = verify_device_token(req, token_key, t)     # as live, at the event's time
+                s = compute_signals(req, readers, token=token)
                 links = link_keys(req, s, hasher)
                 obs = observe(conn, req, s, links, t)
                 row = _replay_row(req, s, t, i)

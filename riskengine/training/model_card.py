@@ -51,6 +51,11 @@ before you rely on it (see "Retraining on real labels").
   (in a source checkout add `--out riskengine/models` to write it where the package ships its
   models; without `--out` it goes to `./models/`)
 - {tr['events']} simulated events ({tr['accounts']} legitimate accounts over {tr['days']} days, plus campaigns).
+- Device tokens: the simulated pages run the browser collector (`riskengine.sim.collector`): most
+  real-browser events carry a valid signed token, a few an expired one or one from another
+  network; HTTP-library farms none, or a harvested one replayed from their own network;
+  BotD's verdict flags most headless farms and few real browsers. The replay verifies every
+  token with the serving code (`pipeline.verify_device_token`) at the event's time.
 - Split: legitimate traffic by time (last 30% of days held out); attacks by whole campaign
   instance (the latest third of each kind's instances held out; no instance straddles
   train and test).

@@ -6,9 +6,10 @@ import time
 from flask import Flask, g, request
 
 from riskengine import storage
-from riskengine.config import DEFAULT_RATE_LIMITS, Config, parse_rate_limits
+from riskengine.config import DEFAULT_RATE_LIMITS, Config, parse_origins, parse_rate_limits
+from riskengine.forwarded import TrustedProxies
 from riskengine.runtime import Runtime
-from riskengine.web import api, collector, errors, ops
+from riskengine.web import api, collector, device, errors, ops
 from riskengine.web.auth import KeyCache
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
 from riskengine.web.ratelimit import RateLimiter
@@ -24,6 +25,8 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
     state = runtime or Runtime.build(cfg)
     app.extensions["riskengine"] = state
     app.extensions["riskengine.keys"] = KeyCache(cfg.key_cache_seconds, cfg.key_outage_seconds)
+    app.extensions["riskengine.proxies"] = TrustedProxies.parse(cfg.trusted_proxies)
+    app.extensions["riskengine.collect_origins"] = parse_origins(cfg.collect_origins)
     limits = cfg.rate_limits or state.policy.rate_limits or DEFAULT_RATE_LIMITS
     app.extensions["riskengine.limits"] = RateLimiter(parse_rate_limits(limits), cfg.redis_url,
                                                       cfg.extra.get("rate_limit_prefix", "riskengine"))
@@ -35,6 +38,7 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(collector.bp)
+    app.register_blueprint(device.bp)
 
     @app.before_request
     def _start():

@@ -16,7 +16,10 @@ from flask import current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from riskengine import storage
-from riskengine.apikeys import hash_secret
+from riskengine.apikeys import COLLECT, hash_secret
+from riskengine.forwarded import client_address
+from riskengine.schemas import canonical_ip
+from riskengine.signals.ip import subnet_of
 from riskengine.web.errors import ApiError
 
 
@@ -65,6 +68,14 @@ class KeyCache:
         return entry
 
 
+def client_ip() -> str:
+    """The caller's address: the peer, or behind RISKENGINE_TRUSTED_PROXIES the first
+    X-Forwarded-For hop that is not one of them (riskengine.forwarded), canonical."""
+    address = client_address(request.remote_addr, request.headers.getlist("X-Forwarded-For"),
+                             current_app.extensions["riskengine.proxies"])
+    return canonical_ip(address or "0.0.0.0")
+
+
 def bearer_secret(header: str) -> str | None:
     """The key in an `Authorization: Bearer <key>` header; the scheme is case-insensitive (RFC 9110)."""
     scheme, _, secret = header.strip().partition(" ")
@@ -83,10 +94,16 @@ def require(scope: str):
             entry = current_app.extensions["riskengine.keys"].resolve(state.db, hash_secret(secret))
             if entry is None or entry.revoked:
                 raise ApiError(401, "unknown or revoked API key")
+            if scope == COLLECT and COLLECT not in entry.scopes:
+                # Not even admin: a secret key has no business in a web page.
+                raise ApiError(403, "POST /v1/device takes a publishable key (riskengine keys create NAME "
+                                    "--scope collect), not a secret one")
             if scope not in entry.scopes and "admin" not in entry.scopes:
                 raise ApiError(403, f"this API key lacks the `{scope}` scope")
             g.api_key = entry.name
-            current_app.extensions["riskengine.limits"].check(entry.name, scope)
+            # A publishable key is every visitor's: its limit counts per client network as well.
+            counted = f"{entry.name}@{subnet_of(client_ip())}" if scope == COLLECT else entry.name
+            current_app.extensions["riskengine.limits"].check(counted, scope)
             return view(*args, **kwargs)
         return wrapped
     return decorator

@@ -12,6 +12,8 @@ from riskengine.schemas import (
     AssessRequest,
     AssessResponse,
     ChallengeRequest,
+    CollectRequest,
+    CollectResponse,
     ErrorBody,
     LabelRequest,
     LabelResponse,
@@ -19,12 +21,13 @@ from riskengine.schemas import (
 )
 from riskengine.usage.ingest import UsageBatch
 
-REQUESTS: list[type[BaseModel]] = [AssessRequest, LabelRequest, ChallengeRequest]
-RESPONSES: list[type[BaseModel]] = [AssessResponse, LabelResponse, AccountResponse, ErrorBody, UsageAccepted]
+REQUESTS: list[type[BaseModel]] = [AssessRequest, LabelRequest, ChallengeRequest, CollectRequest]
+RESPONSES: list[type[BaseModel]] = [AssessResponse, LabelResponse, AccountResponse, ErrorBody, UsageAccepted,
+                                    CollectResponse]
 REF = "#/components/schemas/{name}"
 # The request bodies' schemas, to which the NUL rule applies (the responses' are left alone).
 REQUEST_SCHEMAS = {"AssessRequest", "AccountIn", "DeviceIn", "PaymentIn", "LoginIn", "LabelRequest",
-                   "ChallengeRequest", "UsageBatch", "UsageRecordIn"}
+                   "ChallengeRequest", "UsageBatch", "UsageRecordIn", "CollectRequest", "BotVerdictIn"}
 NO_NUL = "^[^\\u0000]*$"
 IP = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
       "description": "IPv4 or IPv6 address; an IPv6 zone id (`%eth0`) is accepted and dropped, "
@@ -144,6 +147,11 @@ def build(version: str) -> dict:
         "paths": {
             "/v1/assess": {"post": _op("Assess a signup or login", "assess", "AssessRequest", "AssessResponse",
                                        errors=(409,))},
+            "/v1/device": {"post": _op(
+                "The browser collector's fields for a signed device token (15 minutes, bound to the caller's /24 "
+                "or /48). A publishable `collect` key (pk_) only; answers CORS (preflight included) for "
+                "RISKENGINE_COLLECT_ORIGINS, never with credentials; 403 for a secret key or an unlisted Origin",
+                "collect", "CollectRequest", "CollectResponse")},
             "/v1/usage": {"post": _op("Usage records of active accounts (up to 10,000 a call, all or nothing)",
                                       "usage", "UsageBatch", "UsageAccepted", status="202", errors=(409,))},
             "/v1/labels": {"post": _op("Record a ground-truth label", "labels", "LabelRequest", "LabelResponse",

@@ -22,7 +22,8 @@ FUNDING = {"credit", "debit", "prepaid", "unknown"}
 OUTCOMES = {"success", "failure"}
 METHODS = {"password", "sso", "passkey", "magic_link", "api_key"}
 ACCOUNT_KEYS = {"id", "email", "phone", "name", "country", "org_type"}
-DEVICE_KEYS = {"id", "user_agent", "timezone", "languages", "screen", "platform", "webdriver", "components_hash"}
+DEVICE_KEYS = {"id", "user_agent", "timezone", "languages", "screen", "platform", "webdriver", "components_hash",
+               "token"}
 PAYMENT_KEYS = {"fingerprint", "bin", "last4", "country", "funding", "billing_country"}
 LEGIT_SEGMENTS = {"regular", "vpn_user", "cgnat_mobile", "campus_nat", "office_nat", "family_shared_device",
                   "traveller", "expat", "developer", "alias_user"}

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
+
+from riskengine.web.collector import bundle
 
 
 def test_the_collector_script_is_served_with_cache_headers_and_its_integrity_hash(client):
@@ -20,3 +23,8 @@ def test_a_matching_etag_gets_304_without_a_body(client):
     again = client.get("/collector.js", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.data == b""
     assert client.get("/collector.js", headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_the_readme_pins_the_shipped_bundles_sri_hash():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f'integrity="{bundle()[2]}"' in readme
