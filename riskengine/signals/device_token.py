@@ -22,6 +22,7 @@ import ipaddress
 import json
 import socket
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from riskengine.signals.ip import subnet_of
@@ -73,9 +74,14 @@ def _canonical(ip: str) -> str:
     return str(addr)
 
 
+@lru_cache(maxsize=65_536)
+def _subnet(ip: str) -> str:
+    return subnet_of(_canonical(ip))
+
+
 def network_hash(key: bytes, ip: str) -> str:
     """The keyed hash of the linking subnet of `ip` (signals.ip.subnet_of: /24, /48)."""
-    subnet = subnet_of(_canonical(ip))
+    subnet = _subnet(ip)
     return hmac.digest(key, b"net\x00" + subnet.encode(), "sha256").hex()[:32]
 
 

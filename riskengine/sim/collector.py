@@ -33,9 +33,17 @@ LEGIT_FALSE_BOT = 0.003        # BotD's false positives on real browsers
 SCRIPT_REPLAY = 0.25           # scripted farms that paste a token harvested from a real browser
 
 
-def _u(device: SimDevice, ts: int, label: str) -> float:
-    digest = hashlib.sha256(f"{device.id}|{device.user_agent}|{ts}|{label}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+class _Draws:
+    """Uniform draws in [0, 1) for one event, one per label: sha256 of "id|user agent|ts|label"
+    (the common prefix hashed once)."""
+
+    def __init__(self, device: SimDevice, ts: int):
+        self._prefix = hashlib.sha256(f"{device.id}|{device.user_agent}|{ts}|".encode())
+
+    def __call__(self, label: str) -> float:
+        h = self._prefix.copy()
+        h.update(label.encode())
+        return int.from_bytes(h.digest()[:8], "big") / 2.0 ** 64
 
 
 def _other_network(ip: str) -> str:
@@ -51,8 +59,8 @@ def _fields(body: dict, bot: tuple[bool, str | None]) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _bot(device: SimDevice, ts: int, fraud: bool, campaign: str) -> tuple[bool, str | None]:
-    u = _u(device, ts, "bot")
+def _bot(device: SimDevice, draw: _Draws, fraud: bool, campaign: str) -> tuple[bool, str | None]:
+    u = draw("bot")
     if device.headless:
         caught = 0.92 if device.webdriver else 0.65
         return (True, "headless_chrome") if u < caught else (False, None)
@@ -65,21 +73,22 @@ def _bot(device: SimDevice, ts: int, fraud: bool, campaign: str) -> tuple[bool, 
 
 def token_for(device: SimDevice, body: dict, ts: int, ip: str, *, fraud: bool, campaign: str) -> str | None:
     """The device token the simulated event's page handed its backend, if any."""
+    draw = _Draws(device, ts)
     if device.kind == "script":
-        if fraud and campaign == "bulk_farm" and _u(device, ts, "replay") < SCRIPT_REPLAY:
+        if fraud and campaign == "bulk_farm" and draw("replay") < SCRIPT_REPLAY:
             harvested = {"visitor_id": "dv_" + hashlib.sha256(device.user_agent.encode()).hexdigest()[:16],
                          "bot": {"detected": False, "kind": None}}
             return device_token.issue(TOKEN_KEY, harvested, _other_network(ip), ts - 600)[0]
         return None
-    if _u(device, ts, "coverage") >= BROWSER_COVERAGE:
+    if draw("coverage") >= BROWSER_COVERAGE:
         return None
-    delay = 5 + 240 * _u(device, ts, "delay")
-    if _u(device, ts, "expired") < EXPIRED_SHARE:
-        delay = device_token.TTL_SECONDS + 60 + 3000 * _u(device, ts, "late")
+    delay = 5 + 240 * draw("delay")
+    if draw("expired") < EXPIRED_SHARE:
+        delay = device_token.TTL_SECONDS + 60 + 3000 * draw("late")
     collected_from = ip
-    if device.kind == "phone" and _u(device, ts, "switch") < NETWORK_SWITCH_PHONE:
+    if device.kind == "phone" and draw("switch") < NETWORK_SWITCH_PHONE:
         collected_from = _other_network(ip)
-    fields = _fields(body, _bot(device, ts, fraud, campaign))
+    fields = _fields(body, _bot(device, draw, fraud, campaign))
     return device_token.issue(TOKEN_KEY, fields, collected_from, ts - delay)[0]
 
 
