@@ -1152,6 +1152,7 @@ def diff(after: dict, before: dict) -> dict:
 # =============================================================================== main
 
 def parse_args(argv):
+    global VAR
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--assessments", type=int, default=1_000_000, help="prefilled assessments")
@@ -1188,8 +1189,13 @@ def parse_args(argv):
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for both servers, for what-if runs (e.g. OMP_NUM_THREADS=1); "
                          "recorded in the results")
-    ap.add_argument("--out", default=str(VAR / "bench_assess.json"))
+    ap.add_argument("--out", default=None, help="where the JSON results go (default: CACHE_DIR/bench_assess.json)")
+    ap.add_argument("--cache-dir", default=str(VAR), metavar="DIR",
+                   help="where the cached prefill, working copy, logs and results live (default: var/bench); "
+                        "point it at a fast disk with room for the prefill (about 5 GB at full size)")
     args = ap.parse_args(argv)
+    VAR = Path(args.cache_dir).resolve()
+    args.out = args.out or str(VAR / "bench_assess.json")
     if args.accounts is None:
         args.accounts = max(1, round(args.assessments * 0.3))
     if not 0 < args.accounts <= args.assessments:

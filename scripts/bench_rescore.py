@@ -1157,6 +1157,7 @@ def profile_report(profiler, path: str) -> dict:
 # =============================================================================== main
 
 def parse_args(argv):
+    global VAR
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--accounts", type=int, default=1_000_000)
@@ -1188,8 +1189,14 @@ def parse_args(argv):
     p.add_argument("--no-split", action="store_true", help="no timers around riskengine functions (overhead check)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--keep-work-db", action="store_true", help="keep the working copy after the run")
-    p.add_argument("--json", default=str(VAR / "bench_rescore.json"), help="where to write the results")
-    return p.parse_args(argv)
+    p.add_argument("--json", default=None, help="where to write the results (default: CACHE_DIR/bench_rescore.json)")
+    p.add_argument("--cache-dir", default=str(VAR), metavar="DIR",
+                   help="where the cached prefill, working copy, logs and results live (default: var/bench); "
+                        "point it at a fast disk with room for the prefill (about 5 GB at full size)")
+    args = p.parse_args(argv)
+    VAR = Path(args.cache_dir).resolve()
+    args.json = args.json or str(VAR / "bench_rescore.json")
+    return args
 
 
 def gib(b) -> str:
