@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--pyinstrument", metavar="FILE.html", help="also profile the measured requests with pyinstrument")
+    ap.add_argument("--cprofile", metavar="FILE", help="also run the measured requests under cProfile (stats to FILE)")
     ap.add_argument("--no-stages", action="store_true", help="no stage wrappers (for instruction counts)")
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--keep-work-db", action="store_true", help="as bench_assess.py: reuse the last working copy")
@@ -164,6 +165,11 @@ def main(argv=None) -> int:
         from pyinstrument import Profiler
         profiler = Profiler(interval=0.0005)
         profiler.start()
+    cprof = None
+    if args.cprofile:
+        import cProfile
+        cprof = cProfile.Profile()
+        cprof.enable()
     cpu, wall, statuses, degraded, resp_bytes = [], [], {}, 0, 0
     for body in raw[args.warmup:]:
         c0, w0 = time.thread_time(), time.perf_counter()
@@ -174,6 +180,14 @@ def main(argv=None) -> int:
         doc = r.get_json(silent=True) or {}
         degraded += bool(doc.get("degraded"))
         resp_bytes += len(r.data)
+    if cprof is not None:
+        import io
+        import pstats
+        cprof.disable()
+        cprof.dump_stats(args.cprofile)
+        buf = io.StringIO()
+        pstats.Stats(cprof, stream=buf).sort_stats("tottime").print_stats(45)
+        print(buf.getvalue())
     if profiler is not None:
         profiler.stop()
         Path(args.pyinstrument).write_text(profiler.output_html())

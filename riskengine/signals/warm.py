@@ -4,8 +4,9 @@ Each family builds what it needs on first use and caches it: the crawler list's 
 patterns (about a second of regex compiling), libphonenumber's metadata (one module per
 region, loaded the first time a number of that region is seen), the time-zone and language
 tables, the user-agent parser. Left lazy, the first request that needs one pays for it:
-seconds at the far tail of a fresh worker (docs/performance.md). `riskengine serve` calls
-warm_up() in gunicorn's master before it forks its workers, so they share the result."""
+seconds at the far tail of a fresh worker (docs/performance.md). create_app calls warm_up();
+`riskengine serve` also calls it in gunicorn's master before it forks its workers, so they
+share the result."""
 from __future__ import annotations
 
 import phonenumbers
@@ -23,7 +24,15 @@ _USER_AGENTS = (
 )
 
 
+_WARM = False
+
+
 def warm_up() -> None:
+    """Once per process (a forked worker inherits its master's)."""
+    global _WARM
+    if _WARM:
+        return
+    _WARM = True
     for ua in _USER_AGENTS:
         automation_signals(ua)
         device_signals(ua, None, "Europe/Berlin", ["de-DE", "en"], "DE")

@@ -8,6 +8,7 @@ from flask import Flask, g, request
 from riskengine import storage
 from riskengine.config import DEFAULT_RATE_LIMITS, Config, parse_rate_limits
 from riskengine.runtime import Runtime
+from riskengine.signals.warm import warm_up
 from riskengine.web import api, collector, errors, ops
 from riskengine.web.auth import KeyCache
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
@@ -18,6 +19,7 @@ LOGIN_PATH = {"api.assess_route"}      # routes a login waits for: bounded by RI
 
 def create_app(config: Config | dict | None = None, runtime: Runtime | None = None) -> Flask:
     cfg = Config.coerce(config)
+    warm_up()          # the signal tables, before the first request rather than in it
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg.usage_max_body_bytes
     state = runtime or Runtime.build(cfg)
