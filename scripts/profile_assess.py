@@ -117,6 +117,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--pyinstrument", metavar="FILE.html", help="also profile the measured requests with pyinstrument")
     ap.add_argument("--cprofile", metavar="FILE", help="also run the measured requests under cProfile (stats to FILE)")
+    ap.add_argument("--statements", action="store_true",
+                    help="count statements and parameter bytes per request (costs CPU: a separate run)")
     ap.add_argument("--no-stages", action="store_true", help="no stage wrappers (for instruction counts)")
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--keep-work-db", action="store_true", help="as bench_assess.py: reuse the last working copy")
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
     app = create_app()
     state = app.extensions["riskengine"]
     key = _api_key(state)
-    stmts = Statements(state.db)
+    stmts = Statements(state.db) if args.statements else None
     bodies = B.Bodies(sidecar, meta["anchor"], bargs.seed * 1000 + 17, format(int(time.time()), "x"))
     raw = [json.dumps(bodies.next()).encode() for _ in range(args.warmup + args.requests)]
     client = app.test_client()
@@ -149,8 +151,9 @@ def main(argv=None) -> int:
     for body in raw[:args.warmup]:
         client.post("/v1/assess", data=body, headers=headers)
     STAGES.clear()
-    stmts.n = stmts.param_bytes = 0
-    stmts.by_kind.clear()
+    if stmts is not None:
+        stmts.n = stmts.param_bytes = 0
+        stmts.by_kind.clear()
     gc_pauses: list[float] = []
     gc_start = [0.0]
 
@@ -203,9 +206,10 @@ def main(argv=None) -> int:
                               for q in (50, 99, 99.9, 100)},
            "gc": {"pauses": len(gc_pauses), "total_ms_per_request": round(sum(gc_pauses) / n * 1000, 4),
                   "max_ms": round(max(gc_pauses, default=0) * 1000, 2)},
-           "statements_per_request": round(stmts.n / n, 2),
-           "statements_by_kind_per_request": {k: round(v / n, 2) for k, v in sorted(stmts.by_kind.items())},
-           "parameter_bytes_per_request": round(stmts.param_bytes / n),
+           "statements_per_request": round(stmts.n / n, 2) if stmts else None,
+           "statements_by_kind_per_request": {k: round(v / n, 2) for k, v in sorted(stmts.by_kind.items())}
+           if stmts else None,
+           "parameter_bytes_per_request": round(stmts.param_bytes / n) if stmts else None,
            "request_bytes_mean": round(sum(map(len, raw[args.warmup:])) / n),
            "response_bytes_mean": round(resp_bytes / n)}
     print(json.dumps(res, indent=1))
