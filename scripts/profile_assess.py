@@ -71,6 +71,41 @@ def timed_cm(name: str, cm_fn):
     return wrapper
 
 
+PARAMS: list[dict] = []
+
+
+def sql_parts(engine, params: list[dict]) -> dict[str, float]:
+    """Each part of storage.history's two statements run alone with the recorded parameters."""
+    from sqlalchemy import text
+
+    from riskengine.storage import history
+    from riskengine.storage.engine import driver
+    parts = {f"shared: {k}": text(history._SHARED_PART.format(kind=k, cap=history.SHARE_CAP))
+             for k in history.LINK_KINDS}
+    parts.update({f"account: {k}": text(f"SELECT {sql}") for k, sql in history.ACCOUNT_PARTS.items()})
+    parts["account: previous location"] = text(history._PREVIOUS.strip()[1:-1])
+    out = {}
+    with engine.connect() as conn:
+        for name, stmt in parts.items():
+            c0 = time.thread_time()
+            for p in params:
+                driver(conn, stmt, p).all()
+            out[name] = round((time.thread_time() - c0) / max(1, len(params)) * 1000, 4)
+    return out
+
+
+def _recording(fn):
+    @functools.wraps(fn)
+    def wrapper(conn, account_id, links, t, ip, asn, device, country):
+        from riskengine.storage.engine import WINDOWS
+        from riskengine.storage.links import LINK_KINDS
+        PARAMS.append({"acct": account_id, "t": t, "ip": ip, "asn": asn, "device": device, "country": country,
+                       **{f"w{name}": t - seconds for name, seconds in WINDOWS.items()},
+                       **{f"link_{k}": links.get(k) for k in LINK_KINDS}})
+        return fn(conn, account_id, links, t, ip, asn, device, country)
+    return wrapper
+
+
 def instrument() -> None:
     from riskengine import storage
     from riskengine.scoring import assess, pipeline
@@ -80,7 +115,7 @@ def instrument() -> None:
     api.jsonify = timed("route: jsonify answer", api.jsonify)
     assess._signals = timed("signals (email, phone, ip, device, payment)", assess._signals)
     assess.link_keys = timed("link keys (keyed hashes)", assess.link_keys)
-    storage_read = storage.read_history
+    storage_read = _recording(storage.read_history)
     pipeline.storage.read_history = timed("history reads (SQL)", storage_read)   # type: ignore[attr-defined]
     pipeline.build_features = timed("features", pipeline.build_features)
     assess.storage.find_by_event_id = timed("idempotency read (SQL)", storage.find_by_event_id)
@@ -119,6 +154,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cprofile", metavar="FILE", help="also run the measured requests under cProfile (stats to FILE)")
     ap.add_argument("--statements", action="store_true",
                     help="count statements and parameter bytes per request (costs CPU: a separate run)")
+    ap.add_argument("--sql-parts", type=int, default=0, metavar="N",
+                    help="afterwards, time each part of the history statements alone for N of the requests")
     ap.add_argument("--no-stages", action="store_true", help="no stage wrappers (for instruction counts)")
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--keep-work-db", action="store_true", help="as bench_assess.py: reuse the last working copy")
@@ -219,6 +256,11 @@ def main(argv=None) -> int:
     for k, v in sorted(res["stages_cpu_ms_per_request"].items(), key=lambda kv: -kv[1]):
         if not k.endswith("_wall") and not k.endswith(".wall"):
             print(f"  {v:7.3f} ms  {100 * v / total:5.1f}%  {k}")
+    if args.sql_parts:
+        res["sql_parts_ms"] = sql_parts(state.db, PARAMS[-args.sql_parts:])
+        print("history statement parts, ms per request (each run alone):")
+        for k, v in sorted(res["sql_parts_ms"].items(), key=lambda kv: -kv[1]):
+            print(f"  {v:7.3f} ms  {k}")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
     return 0
