@@ -179,6 +179,7 @@ def main(argv=None) -> int:
     from riskengine.web.app import create_app
     app = create_app()
     state = app.extensions["riskengine"]
+    served_as = _as_served(state)
     key = _api_key(state)
     stmts = Statements(state.db) if args.statements else None
     bodies = B.Bodies(sidecar, meta["anchor"], bargs.seed * 1000 + 17, format(int(time.time()), "x"))
@@ -234,7 +235,8 @@ def main(argv=None) -> int:
         print(profiler.output_text(unicode=False, color=False, show_all=False)[:12000])
     gc.callbacks.remove(on_gc)
     n = len(cpu)
-    res = {"requests": n, "statuses": statuses, "degraded": degraded, "database": db_url.split("?")[0],
+    res = {"requests": n, "served_as": served_as, "statuses": statuses, "degraded": degraded,
+           "database": db_url.split("?")[0],
            "cpu_ms_per_request": round(sum(cpu) / n * 1000, 3), "wall_ms_per_request": round(sum(wall) / n * 1000, 3),
            "wall_ms": {q: round(B.pct(sorted(wall), q) * 1000, 3) for q in (50, 99, 99.9)},
            "max_wall_ms": round(max(wall) * 1000, 2),
@@ -264,6 +266,19 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
     return 0
+
+
+def _as_served(state) -> list[str]:
+    """What gunicorn's worker hooks do after start-up (riskengine/web/server.py), where this
+    checkout's code has it: the WAL checkpointer thread, gc.freeze()."""
+    from riskengine import storage
+    done = []
+    if hasattr(storage, "start_checkpointer"):
+        storage.start_checkpointer(state.db)
+        done.append("checkpointer")
+    gc.freeze()
+    done.append("gc.freeze")
+    return done
 
 
 def _api_key(state) -> str:

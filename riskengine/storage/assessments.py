@@ -67,7 +67,8 @@ ASSESSMENT_INSERT_SQL = text(f"INSERT INTO assessment ({', '.join(c.name for c i
 
 
 # What a Core insert would put in a column the row leaves out: its scalar default, else NULL.
-_DEFAULTS = {c.name: (c.default.arg if c.default is not None and c.default.is_scalar else None) for c in A.columns}
+_DEFAULTS = {c.name: (getattr(c.default, "arg", None) if c.default is not None and c.default.is_scalar else None)
+             for c in A.columns}
 
 
 def _assessment_params(row: dict) -> dict:
