@@ -184,8 +184,9 @@ def bulk_checkpoints(engine: Engine, pages: int = 50_000):
 CHECKPOINT_EVERY_S = 0.2
 
 
-def start_checkpointer(engine: Engine, every: float = CHECKPOINT_EVERY_S) -> threading.Thread | None:
-    """WAL checkpoints off the request path (SQLite; nothing to do on PostgreSQL).
+def start_checkpointer(engine: Engine, every: float = CHECKPOINT_EVERY_S) -> threading.Event | None:
+    """WAL checkpoints off the request path (SQLite; nothing to do on PostgreSQL). Returns an
+    Event that stops the thread when set (None when nothing was started).
 
     By default the commit that takes the WAL past 1,000 pages copies it back into the database
     and waits for two fsyncs, on a request's time: on a busy disk that commit took up to a
@@ -198,20 +199,23 @@ def start_checkpointer(engine: Engine, every: float = CHECKPOINT_EVERY_S) -> thr
         return None
     CHECKPOINTED.add(engine)
     engine.dispose()            # pooled connections were opened checkpointing: open new ones
+    stop = threading.Event()
 
     def loop():
         con = sqlite3.connect(path, timeout=1.0, check_same_thread=False)
         failing = False
-        while True:
-            time.sleep(every)
-            try:
-                con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                failing = False
-            except sqlite3.Error as e:      # logged once per failing run; the next tick tries again
-                if not failing:
-                    log.warning("WAL checkpoint failed: %s", e)
-                failing = True
+        try:
+            while not stop.wait(every):
+                try:
+                    con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    failing = False
+                except sqlite3.Error as e:      # logged once per failing run; the next tick tries again
+                    if not failing:
+                        log.warning("WAL checkpoint failed: %s", e)
+                    failing = True
+        finally:
+            con.close()
+            CHECKPOINTED.discard(engine)     # connections opened from now on checkpoint again
 
-    thread = threading.Thread(target=loop, name="sqlite-checkpointer", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=loop, name="sqlite-checkpointer", daemon=True).start()
+    return stop

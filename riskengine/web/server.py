@@ -52,8 +52,8 @@ def _post_worker_init(worker):
     # Each worker runs a usage-link folder; one at a time folds (usage.LinkFolder.fold).
     from riskengine.usage.links import start_folder
     state = worker.wsgi.extensions["riskengine"]
+    start_checkpointer(state.db)      # first: it reopens the pool's connections
     start_folder(state.folder, state.config.usage_fold_seconds)
-    start_checkpointer(state.db)
     # Everything loaded so far (the app, model, policy, tables) lives as long as the worker:
     # out of the collector's sight, a full collection no longer walks it (docs/performance.md).
     gc.freeze()
