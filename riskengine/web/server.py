@@ -8,7 +8,6 @@ from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
-from riskengine.storage import start_checkpointer
 from riskengine.web.errors import BAD_REQUEST, HTTP_CODES, error_document
 
 
@@ -50,6 +49,7 @@ def _when_ready(server):
 
 def _post_worker_init(worker):
     # Each worker runs a usage-link folder; one at a time folds (usage.LinkFolder.fold).
+    from riskengine.storage import start_checkpointer
     from riskengine.usage.links import start_folder
     state = worker.wsgi.extensions["riskengine"]
     start_checkpointer(state.db)      # first: it reopens the pool's connections
