@@ -955,6 +955,38 @@ def run_wrk(port: int, bodies: Path, auth: str | None, duration: float, connecti
             "error_detail": e}
 
 
+def closed_replicas(replicas, secret: str, bodies: Path, args) -> dict:
+    """Closed loop against N replicas at once, as a load balancer spreading connections evenly
+    would: one wrk per replica with its share of --connections, all started together. Each wrk
+    replays its own slice of the bodies, so no event_id is sent twice. Throughput is the sum;
+    latency percentiles are the worst replica's."""
+    lines = bodies.read_text().splitlines()
+    n = len(replicas)
+    out: list[dict | None] = [None] * n
+
+    def one(k: int) -> None:
+        part = bodies.with_name(f"{bodies.stem}-replica{k}.jsonl")
+        part.write_text("\n".join(lines[k::n]) + "\n")
+        out[k] = run_wrk(replicas[k][1], part, secret, args.duration, max(1, args.connections // n),
+                         args.wrk_threads, replicas[k][2].with_name(f"wrk-replica{k}-{replicas[k][2].stem}.log"))
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = [r for r in out if r is not None]
+    if len(done) != n:
+        raise RuntimeError("a replica's wrk failed")
+    merged = {"client": f"{n} x {done[0]['client']}", "requests": sum(r["requests"] for r in done),
+              "seconds": max(r["seconds"] for r in done), "per_replica": done,
+              "errors": sum(r["errors"] for r in done), "non_2xx": sum(r["non_2xx"] for r in done)}
+    merged["rps"] = round(sum(r["rps"] for r in done), 1)
+    for q in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms"):
+        merged[q] = max(r[q] for r in done)
+    return merged
+
+
 class _Conn:
     def __init__(self, port: int, timeout: float):
         self.port, self.timeout, self.c = port, timeout, None
@@ -1153,6 +1185,7 @@ def diff(after: dict, before: dict) -> dict:
 # =============================================================================== main
 
 def parse_args(argv):
+    global VAR
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--assessments", type=int, default=1_000_000, help="prefilled assessments")
@@ -1178,6 +1211,9 @@ def parse_args(argv):
     ap.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
                     help="closed-loop client")
     ap.add_argument("--wrk-threads", type=int, default=1)
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="engine phase: N `riskengine serve` processes on one database (PostgreSQL), the closed "
+                         "loop spread over them as a load balancer would; the fixed-rate phase uses the first")
     ap.add_argument("--phases", default="floor,engine,fixed", help="comma-separated subset of floor,engine,fixed")
     ap.add_argument("--keep-work-db", action="store_true",
                     help="reuse var/bench/work.db as the previous run left it instead of a fresh copy "
@@ -1189,8 +1225,13 @@ def parse_args(argv):
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for both servers, for what-if runs (e.g. OMP_NUM_THREADS=1); "
                          "recorded in the results")
-    ap.add_argument("--out", default=str(VAR / "bench_assess.json"))
+    ap.add_argument("--out", default=None, help="where the JSON results go (default: CACHE_DIR/bench_assess.json)")
+    ap.add_argument("--cache-dir", default=str(VAR), metavar="DIR",
+                   help="where the cached prefill, working copy, logs and results live (default: var/bench); "
+                        "point it at a fast disk with room for the prefill (about 5 GB at full size)")
     args = ap.parse_args(argv)
+    VAR = Path(args.cache_dir).resolve()
+    args.out = args.out or str(VAR / "bench_assess.json")
     if args.accounts is None:
         args.accounts = max(1, round(args.assessments * 0.3))
     if not 0 < args.accounts <= args.assessments:
@@ -1203,6 +1244,8 @@ def parse_args(argv):
         ap.error("--work-db-sql applies to the SQLite working copy only")
     if any("=" not in kv for kv in args.server_env):
         ap.error("--server-env takes NAME=VALUE")
+    if args.replicas < 1 or (args.replicas > 1 and args.client != "wrk"):
+        ap.error("--replicas takes N >= 1, and more than one needs wrk")
     if set(args.phases) - {"floor", "engine", "fixed"}:
         ap.error("--phases: floor, engine, fixed")
     return args
@@ -1278,25 +1321,37 @@ def main(argv=None) -> int:
                                      "--scope", "assess"],
                                     env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
                                     ).stdout.strip()
-            port = free_port()
-            log_path = logs / f"engine-{run_tag}.log"
-            p = PROCS.start([str(BIN / "riskengine"), "serve", "--host", HOST, "--port", str(port),
-                             "--workers", str(args.workers), "--threads", str(args.threads)], env, log_path)
-            wait_ready(p, port, log_path)
-            log(f"engine: riskengine serve on :{port} ({args.workers} workers x {args.threads} threads), {db_url}")
+            replicas = []
+            for k in range(args.replicas):
+                port = free_port()
+                log_path = logs / f"engine-{run_tag}{'' if k == 0 else f'-replica{k}'}.log"
+                p = PROCS.start([str(BIN / "riskengine"), "serve", "--host", HOST, "--port", str(port),
+                                 "--workers", str(args.workers), "--threads", str(args.threads)], env, log_path)
+                replicas.append((p, port, log_path))
+            for p, port, log_path in replicas:
+                wait_ready(p, port, log_path)
+            p, port, log_path = replicas[0]
+            log(f"engine: {args.replicas} x riskengine serve on :{','.join(str(r[1]) for r in replicas)} "
+                f"({args.workers} workers x {args.threads} threads each), {db_url}")
             closed(port, secret, warm_file, args.warmup, "engine-warmup")
             if "engine" in args.phases:
                 before = scrape(port)
-                results["engine"] = closed(port, secret, main_file, args.duration, "engine")
+                if args.replicas == 1:
+                    results["engine"] = closed(port, secret, main_file, args.duration, "engine")
+                else:
+                    results["engine"] = closed_replicas(replicas, secret, main_file, args)
+                results["engine"]["replicas"] = args.replicas
                 results["engine"]["pool_wrapped"] = results["engine"]["requests"] > pool_n
                 results["engine"]["server"] = diff(scrape(port), before)
-                log(f"engine: {fmt(results['engine'])}; server-side {results['engine']['server']}")
+                log(f"engine: {fmt(results['engine'])}; server-side (replica 0) {results['engine']['server']}")
             if "fixed" in args.phases:
                 before = scrape(port)
                 time.sleep(1.0)
                 results["fixed"] = open_loop(port, fixed_bodies, secret, args.rate, args.duration, args.connections)
                 results["fixed"]["server"] = diff(scrape(port), before)
                 log(f"fixed {args.rate:g} req/s: {fmt(results['fixed'])}")
+            for r in replicas[1:]:
+                PROCS.stop(r[0])
             PROCS.stop(p)
             warn = [ln for ln in log_path.read_text(errors="replace").splitlines()
                     if "failed" in ln or "Traceback" in ln or "locked" in ln]

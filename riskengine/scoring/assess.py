@@ -56,8 +56,7 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
     row["request_hash"] = request_hash
     if "database" not in failures:
         try:
-            with storage.writing(runtime.db, deadline) as conn:
-                storage.record(conn, row, _account_fields(req, obs), links)
+            _store(runtime, row, _account_fields(req, obs), links, deadline)
         except IntegrityError:
             stored = _stored(runtime, req.event_id, request_hash, failures) if req.event_id else None
             if stored is not None:
@@ -68,6 +67,12 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
             failures.append("database")
             response, _ = _decide(runtime, req, obs, t, now, failures)
     return response
+
+
+def _store(runtime: Runtime, row: dict, account: dict, links: dict[str, str], deadline: storage.Deadline) -> None:
+    """The assessment, its account and links, durable (committed) before this returns."""
+    with storage.writing(runtime.db, deadline) as conn:
+        storage.record(conn, row, account, links)
 
 
 def _read(runtime: Runtime, req, request_hash, signals, links, t,

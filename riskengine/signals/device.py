@@ -3,7 +3,7 @@ time zone and languages fit the country of its IP address (judged in signals.loc
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ua_parser import parse as _ua_parse
@@ -39,7 +39,7 @@ class DeviceSignals:
     bot_kind: str | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {f: getattr(self, f) for f in self.__slots__}   # flat: not asdict's deep copy of each value
 
 
 @lru_cache(maxsize=10_000)

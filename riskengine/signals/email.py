@@ -11,7 +11,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
@@ -49,7 +49,7 @@ class EmailSignals:
     domain_random: bool = False      # the registrable label looks machine-minted
 
     def as_dict(self) -> dict:
-        d = asdict(self)
+        d = {f: getattr(self, f) for f in self.__slots__}   # flat: not asdict's deep copy of each value
         del d["mailbox"]  # a linking key: personal data, never leaves the engine
         return d
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -99,7 +99,7 @@ class IPSignals:
     public_proxy: bool | None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {f: getattr(self, f) for f in self.__slots__}   # flat: not asdict's deep copy of each value
 
 
 @lru_cache(maxsize=1)

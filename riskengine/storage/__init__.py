@@ -58,6 +58,7 @@ from riskengine.storage.sqlite import (
     alone,
     bulk_checkpoints,
     insert_many,
+    start_checkpointer,
     writing,
 )
 from riskengine.storage.usage import (
@@ -81,7 +82,8 @@ __all__ = [
     "driver",
     "find_by_event_id", "finish_run", "insert_key", "insert_many", "insert_usage", "key_by_hash",
     "latest_event_features", "latest_labels", "least_greatest", "link_rows", "linked_accounts", "list_keys",
-    "make_engine", "one_line", "optimize", "pending_links", "ping", "read_history", "record", "revoke_key", "start_run",
+    "make_engine", "one_line", "optimize", "pending_links", "ping", "read_history", "record", "revoke_key",
+    "start_checkpointer", "start_run",
     "stored_batch", "claim_batch",
     "unfinished_run", "upsert_links", "usage_fingerprints", "usage_window", "within", "write_rescores", "writing",
 ]

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import functools
+import json
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import JSON, bindparam, insert, select, text
 from sqlalchemy.engine import Connection
 
 from riskengine.storage.engine import driver, least_greatest
@@ -54,6 +55,30 @@ def _account_upsert(dialect: str):
         **least_greatest(dialect)))
 
 
+_JSON_COLUMNS = frozenset(c.name for c in A.columns if c.type._type_affinity is JSON)
+
+
+# Through the driver, JSON serialised here as SQLAlchemy's JSON type would (json.dumps, None
+# as JSON null):
+# a Core insert's compile-cache lookup and per-column processing cost as much as SQLite's
+# work on this row (docs/performance.md).
+ASSESSMENT_INSERT_SQL = text(f"INSERT INTO assessment ({', '.join(c.name for c in A.columns)}) "
+                             f"VALUES ({', '.join(':' + c.name for c in A.columns)})")
+
+
+# What a Core insert would put in a column the row leaves out: its scalar default, else NULL.
+_DEFAULTS = {c.name: (getattr(c.default, "arg", None) if c.default is not None and c.default.is_scalar else None)
+             for c in A.columns}
+
+
+def _assessment_params(row: dict) -> dict:
+    out = {c: row.get(c, d) for c, d in _DEFAULTS.items()}
+    for c in _JSON_COLUMNS:
+        if c in row:                 # a column left out is SQL NULL, as in a Core insert
+            out[c] = json.dumps(row[c])
+    return out
+
+
 def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) -> None:
     """Store one assessment, its account and its links in the caller's transaction.
 
@@ -61,7 +86,7 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
     and answers from the stored assessment. Links are written in a fixed order so that
     concurrent writers on PostgreSQL take row locks in the same order (no deadlocks)."""
     account_sql = _account_upsert(conn.dialect.name)
-    conn.execute(A.insert(), row)
+    driver(conn, ASSESSMENT_INSERT_SQL, _assessment_params(row))
     t = row["occurred_ts"]
     driver(conn, account_sql, {"id": row["account_id"], "t": t, "asm": row["id"], "decision": row["decision"],
                                "score": row.get("score"), **{f: account.get(f) for f in ACCOUNT_FIELDS}})

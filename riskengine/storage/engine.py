@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import weakref
 
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, Engine
@@ -40,6 +41,11 @@ def make_engine(url: str, timeout_ms: int = 500) -> Engine:
     return eng
 
 
+# SQLite engines whose WAL a background checkpointer copies back (storage.start_checkpointer):
+# their connections never checkpoint in a commit.
+CHECKPOINTED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def _sqlite_engine(url: str, timeout_ms: int) -> Engine:
     _create_private(url)
     eng = create_engine(url, connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False})
@@ -51,6 +57,8 @@ def _sqlite_engine(url: str, timeout_ms: int) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
         cur.execute("PRAGMA cache_size=-65536")      # 64 MiB: big indexes take random inserts
+        if eng in CHECKPOINTED:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(eng, "checkout")

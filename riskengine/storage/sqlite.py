@@ -4,7 +4,9 @@ from __future__ import annotations
 import fcntl
 import functools
 import itertools
+import logging
 import os
+import sqlite3
 import threading
 import time
 import zlib
@@ -15,6 +17,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from riskengine.storage.deadline import Deadline, DeadlineExceeded, current, within
+from riskengine.storage.engine import CHECKPOINTED
+
+log = logging.getLogger(__name__)
 
 BULK_WAIT_MS = 10_000
 
@@ -186,3 +191,43 @@ def bulk_checkpoints(engine: Engine, pages: int = 50_000):
     finally:
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
+
+
+CHECKPOINT_EVERY_S = 0.2
+
+
+def start_checkpointer(engine: Engine, every: float = CHECKPOINT_EVERY_S) -> threading.Event | None:
+    """WAL checkpoints off the request path (SQLite; nothing to do on PostgreSQL). Returns an
+    Event that stops the thread when set (None when nothing was started).
+
+    By default the commit that takes the WAL past 1,000 pages copies it back into the database
+    and waits for two fsyncs, on a request's time: on a busy disk that commit took up to a
+    second (docs/performance.md). Here the engine's connections stop checkpointing and a daemon
+    thread of this process runs a PASSIVE checkpoint every `every` seconds on a connection of its
+    own: it waits for no reader or writer, and sqlite3 lets go of the GIL while it copies and
+    syncs. Another process's checkpointer doing the same meanwhile makes this one a no-op."""
+    path = _sqlite_file(engine)
+    if path is None or engine in CHECKPOINTED:
+        return None
+    CHECKPOINTED.add(engine)
+    engine.dispose()            # pooled connections were opened checkpointing: open new ones
+    stop = threading.Event()
+
+    def loop():
+        con = sqlite3.connect(path, timeout=1.0, check_same_thread=False)
+        failing = False
+        try:
+            while not stop.wait(every):
+                try:
+                    con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    failing = False
+                except sqlite3.Error as e:      # logged once per failing run; the next tick tries again
+                    if not failing:
+                        log.warning("WAL checkpoint failed: %s", e)
+                    failing = True
+        finally:
+            con.close()
+            CHECKPOINTED.discard(engine)     # connections opened from now on checkpoint again
+
+    threading.Thread(target=loop, name="sqlite-checkpointer", daemon=True).start()
+    return stop

@@ -9,6 +9,7 @@ from riskengine import storage
 from riskengine.config import DEFAULT_RATE_LIMITS, Config, parse_origins, parse_rate_limits
 from riskengine.forwarded import TrustedProxies
 from riskengine.runtime import Runtime
+from riskengine.signals.warm import warm_up
 from riskengine.web import api, collector, device, errors, ops
 from riskengine.web.auth import KeyCache
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
@@ -20,6 +21,7 @@ BULK_PATH = {"api.usage_route"}        # bounded by RISKENGINE_USAGE_TIMEOUT_MS
 
 def create_app(config: Config | dict | None = None, runtime: Runtime | None = None) -> Flask:
     cfg = Config.coerce(config)
+    warm_up()          # the signal tables, before the first request rather than in it
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg.usage_max_body_bytes
     state = runtime or Runtime.build(cfg)

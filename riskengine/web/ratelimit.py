@@ -24,6 +24,25 @@ log = logging.getLogger(__name__)
 
 REDIS_TIMEOUT_S = 0.02     # a local Redis answers in well under a millisecond
 OPEN_SECONDS = 5.0
+SWEEP_SECONDS = 1.0
+
+
+class InProcessStorage(MemoryStorage):
+    """limits' MemoryStorage without its expiry thread. MemoryStorage starts a new
+    threading.Timer thread on a hit whenever the last one (10 ms) has fired: under load that
+    is a thread started per request, each one queueing for the GIL behind the request threads
+    (docs/performance.md). A fixed window's counter already expires when it is read
+    (MemoryStorage.get); counters never read again are swept here at most once a second."""
+
+    def __init__(self, *args, **kwargs):
+        self._next_sweep = 0.0
+        super().__init__(*args, **kwargs)
+
+    def _MemoryStorage__schedule_expiry(self) -> None:     # replaces MemoryStorage's (name-mangled)
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_SECONDS
+            self._MemoryStorage__expire_events()       # type: ignore[attr-defined]
 
 
 class RateLimiter:
@@ -34,7 +53,7 @@ class RateLimiter:
             self.storage = RedisStorage(redis_url, key_prefix=prefix, socket_timeout=REDIS_TIMEOUT_S,
                                         socket_connect_timeout=REDIS_TIMEOUT_S, retry_on_timeout=False)
         else:
-            self.storage = MemoryStorage()
+            self.storage = InProcessStorage()
         self.limiter = FixedWindowRateLimiter(self.storage)
         self._open_until = 0.0
         self._lock = threading.Lock()

@@ -1,6 +1,7 @@
 """gunicorn, embedded: `riskengine serve` runs this, never Flask's development server."""
 from __future__ import annotations
 
+import gc
 import json
 
 from gunicorn import util as gunicorn_util
@@ -38,11 +39,24 @@ def _child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _when_ready(server):
+    # In the master, before it forks workers: the signal tables every worker needs are built
+    # once and shared (copy-on-write) instead of in some worker's first requests.
+    from riskengine.signals.warm import warm_up
+    warm_up()
+    gc.freeze()
+
+
 def _post_worker_init(worker):
     # Each worker runs a usage-link folder; one at a time folds (usage.LinkFolder.fold).
+    from riskengine.storage import start_checkpointer
     from riskengine.usage.links import start_folder
     state = worker.wsgi.extensions["riskengine"]
+    start_checkpointer(state.db)      # first: it reopens the pool's connections
     start_folder(state.folder, state.config.usage_fold_seconds)
+    # Everything loaded so far (the app, model, policy, tables) lives as long as the worker:
+    # out of the collector's sight, a full collection no longer walks it (docs/performance.md).
+    gc.freeze()
 
 
 class Server(BaseApplication):
@@ -65,7 +79,7 @@ def options(host: str, port: int, workers: int, threads: int) -> dict:
         "worker_class": "riskengine.web.server.JsonErrorWorker",     # gthread, its errors in JSON
         "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
         "control_socket_disable": True,   # gunicorn 27 otherwise shares one socket per user
-        "child_exit": _child_exit, "post_worker_init": _post_worker_init,
+        "child_exit": _child_exit, "post_worker_init": _post_worker_init, "when_ready": _when_ready,
     }
 
 
