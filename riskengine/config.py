@@ -53,6 +53,7 @@ ENV_NAMES = {
     "rate_limits": "RISKENGINE_RATE_LIMITS",
     "redis_url": "RISKENGINE_REDIS_URL",
     "raw_retention_days": "RISKENGINE_RAW_RETENTION_DAYS",
+    "console_auth_header": "RISKENGINE_CONSOLE_AUTH_HEADER",
 }
 DATABASE_URL = ENV_NAMES["database_url"]
 
@@ -242,6 +243,9 @@ class Config:
     redis_url: Annotated[str | None, BeforeValidator(_redis_url)] = field(default=None, repr=False)
     # raw IPs, coordinates, user agents, emails... are removed this long after (docs/privacy.md)
     raw_retention_days: Annotated[float, _number(float, "days", least=0, above=True)] = 90.0
+    # a header naming the signed-in console user, set by a trusted single-sign-on proxy (which
+    # must strip it from what clients send); None: console users sign in with a password
+    console_auth_header: str | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
