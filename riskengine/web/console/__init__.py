@@ -10,5 +10,5 @@ from riskengine.web.console.views import bp
 
 
 def register(app: Flask) -> None:
-    install(app, bp)
+    install(app)
     app.register_blueprint(bp)

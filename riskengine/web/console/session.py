@@ -11,7 +11,7 @@ import secrets
 import time
 from functools import wraps
 
-from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from limits import parse as parse_limit
@@ -36,7 +36,7 @@ class _ConsoleSessions(SecureCookieSessionInterface):
         return bool(request.is_secure or app.config.get("SESSION_COOKIE_SECURE"))
 
 
-def install(app: Flask, bp: Blueprint) -> None:
+def install(app: Flask) -> None:
     state = app.extensions["riskengine"]
     if not app.secret_key:
         # Signs the session cookie; derived from the service's hash key so that every worker
@@ -51,15 +51,13 @@ def install(app: Flask, bp: Blueprint) -> None:
         {"console_login": parse_limit(cfg.extra.get("console_login_limit", LOGIN_LIMIT))}, cfg.redis_url,
         cfg.extra.get("rate_limit_prefix", "riskengine") + ":console")
     app.jinja_env.globals["csrf_token"] = generate_csrf
-    bp.before_request(_authenticate)
-    bp.after_request(_headers)
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _authenticate():
+def load_user():
     state = current_app.extensions["riskengine"]
     g.user = None
     header = state.config.console_auth_header
@@ -83,7 +81,7 @@ def _authenticate():
     return None
 
 
-def _headers(response):
+def security_headers(response):
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -16,9 +16,19 @@ from riskengine.storage import policies
 from riskengine.storage import users as user_store
 from riskengine.users import authenticate
 from riskengine.web.console import present
-from riskengine.web.console.session import can, login_allowed, role, sign_in, sign_out
+from riskengine.web.console.session import (
+    can,
+    load_user,
+    login_allowed,
+    role,
+    security_headers,
+    sign_in,
+    sign_out,
+)
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+bp.before_request(load_user)
+bp.after_request(security_headers)
 DAY = 86400.0
 QUEUE_PAGE = 50
 
