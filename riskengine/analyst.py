@@ -142,15 +142,16 @@ def run_whatif(runtime: Runtime, user: str, body: dict, since: float, until: flo
         candidate = Policy.parse({**body, "version": body.get("version", "candidate")})
     except PolicyError as e:
         raise InvalidInput(f"policy: {e}", field="policy") from None
-    model = runtime.model
-    decide = (lambda event, score: model.decision(event, score, candidate.thresholds)) if model else None
+    decide = whatif.model_decisions(runtime.model, candidate.thresholds) if runtime.model else None
     hashed = whatif.hashed_lists(candidate, runtime.hasher)
     with runtime.db.connect() as conn:
         labels = reads.all_latest_labels(conn)
         emails: dict = {}
         if candidate.allow.emails or candidate.deny.emails:
             emails = {r[0]: (r[1],) for r in account_profiles(conn)}
-        result = whatif.replay(reads.replay_rows(conn, since, until), hashed, decide, emails, labels)
+        replayer = whatif.Replayer(hashed, decide, emails)
+        rows = reads.replay_rows(conn, since, until, replayer.response_paths, replayer.input_paths)
+        result = whatif.replay(rows, replayer, labels)
     with runtime.db.begin() as conn:
         audit_store.audit(conn, time.time(), user, "whatif", "policy",
                           None, {"since": since, "until": until, "replayed": result.replayed,

@@ -100,7 +100,8 @@ def test_the_review_queue_reads_its_partial_index(app, db_url):
         if conn.dialect.name != "sqlite":
             return                  # PostgreSQL's planner picks by statistics; bench_console measures it
         plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT account.id FROM account LEFT JOIN assessment a ON a.id = account.last_assessment_id "
+            "EXPLAIN QUERY PLAN SELECT account.id FROM account "
+            "LEFT JOIN assessment a ON a.id = account.last_assessment_id "
             "WHERE (last_decision IN ('challenge', 'block') OR rescore_decision IN ('challenge', 'block')) "
             "ORDER BY COALESCE(last_score, -1.0) DESC, updated_ts DESC, account.id DESC LIMIT 50"))
     assert "ix_account_review_score" in plan and "TEMP B-TREE" not in plan
@@ -243,7 +244,8 @@ def test_whatif_counts_changed_decisions_by_event_decider_and_label(app, as_role
 
 def test_whatif_under_the_policy_in_force_changes_nothing(app, as_role, world):
     _, body = app.extensions["riskengine"].policies.body()
-    page = post(as_role("analyst"), "/console/whatif", {"policy": json.dumps(body), "days": "30"}).get_data(as_text=True)
+    page = post(as_role("analyst"), "/console/whatif", {"policy": json.dumps(body), "days": "30"})
+    page = page.get_data(as_text=True)
     assert re.search(r"<b>0</b> of 12 decisions would change", page)
 
 
