@@ -44,6 +44,13 @@ function drawGraph(root) {
   const g = data('cluster-data');
   if (!box || !g || box.dataset.drawn) return;
   box.dataset.drawn = '1';
+  // Cytoscape adds an inline <style> (which the CSP refuses) unless an element with this id
+  // exists; console.css carries its one rule instead.
+  if (!document.getElementById('__________cytoscape_stylesheet')) {
+    const marker = document.createElement('meta');
+    marker.id = '__________cytoscape_stylesheet';
+    document.head.appendChild(marker);
+  }
   cytoscape({
     container: box,
     elements: g.elements,
