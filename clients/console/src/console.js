@@ -51,10 +51,13 @@ function drawGraph(root) {
     marker.id = '__________cytoscape_stylesheet';
     document.head.appendChild(marker);
   }
-  cytoscape({
+  const cy = cytoscape({
     container: box,
     elements: g.elements,
-    layout: { name: 'cose', animate: false, randomize: false },
+    layout: { name: 'cose', animate: false, randomize: true, fit: true, padding: 30 },
+    pixelRatio: 1,
+    motionBlur: false,
+    textureOnViewport: false,
     style: [
       { selector: 'node', style: { label: 'data(label)', 'font-size': 9, 'background-color': '#5c7080', width: 14, height: 14 } },
       { selector: 'node[kind = "account"]', style: { 'background-color': '#2f6fb0', shape: 'ellipse', width: 22, height: 22 } },
@@ -64,6 +67,13 @@ function drawGraph(root) {
       { selector: 'node[kind != "account"]', style: { shape: 'diamond' } },
       { selector: 'edge', style: { width: 1, 'line-color': '#bfccd6' } },
     ],
+  });
+  box.cy = cy;   // for the end-to-end tests' checks
+  cy.ready(() => {
+    cy.resize();
+    cy.fit(undefined, 30);
+    cy.one('render', () => { box.dataset.rendered = '1'; });
+    cy.forceRender();
   });
 }
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 MASK = "••••"
 # Link kinds that stand for a phone or a card (or a device, mailbox): shown by last digits only.
-MASKED_KINDS = {"phone", "payment", "device", "components", "mailbox", "template"}
+MASKED_KINDS = {"phone", "payment", "device", "components", "mailbox", "template", "subnet", "ip"}
 
 
 def when(ts: float | None) -> str:

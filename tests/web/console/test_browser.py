@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
+from riskengine.storage import console as reads
 from tests.web.console.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -106,7 +107,13 @@ def test_an_analyst_works_the_console_in_a_real_browser(app, users, world, serve
 
     # Cluster: the graph is drawn; bulk-label two members fraud through the confirmation step.
     page.goto(f"{server}/console/clusters/c_farm")
-    page.wait_for_selector("#cluster-graph canvas")
+    page.wait_for_selector("#cluster-graph[data-rendered='1'] canvas")
+    page.wait_for_timeout(500)          # the frame after the first render is on screen
+    nodes, edges = page.evaluate("() => { const cy = document.getElementById('cluster-graph').cy;"
+                                 " return [cy.nodes().length, cy.edges().length]; }")
+    with db.connect() as conn:
+        shared = reads.cluster_detail(conn, "c_farm")["shared"]
+    assert nodes == 6 + len(shared) and edges == sum(len(s["accounts"]) for s in shared)
     _shot(page, "cluster")
     page.check("input[name=account][value=farm_4]")
     page.check("input[name=account][value=farm_5]")
