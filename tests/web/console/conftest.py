@@ -1,32 +1,18 @@
 """Console fixtures: users of each role and a signed-in test client per role."""
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from riskengine.users import create_user
-
-PASSWORD = "correct horse battery staple"
+from tests.factories import CONSOLE_PASSWORD, console_sign_in
 
 
 @pytest.fixture
 def users(app):
     db = app.extensions["riskengine"].db
     for name, role in (("vera", "viewer"), ("ana", "analyst"), ("adam", "admin")):
-        create_user(db, name, role, PASSWORD)
+        create_user(db, name, role, CONSOLE_PASSWORD)
     return {"viewer": "vera", "analyst": "ana", "admin": "adam"}
-
-
-def csrf(client, path="/console/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, page[:500]
-    return found.group(1)
-
-
-def sign_in(client, name, password=PASSWORD):
-    return client.post("/console/login", data={"name": name, "password": password, "csrf_token": csrf(client)})
 
 
 @pytest.fixture
@@ -34,15 +20,10 @@ def as_role(app, users):
     """as_role("analyst") -> a test client signed in as that role's user."""
     def make(role):
         c = app.test_client()
-        r = sign_in(c, users[role])
+        r = console_sign_in(c, users[role])
         assert r.status_code == 302, r.get_data(as_text=True)
         return c
     return make
-
-
-def post(client, path, data, page=None):
-    """A console form POST with the CSRF token of the session's page."""
-    return client.post(path, data={**data, "csrf_token": csrf(client, page or "/console/")})
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from riskengine.storage import console as reads
-from tests.web.console.conftest import PASSWORD
+from tests.factories import CONSOLE_PASSWORD as PASSWORD
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from riskengine import storage
 from riskengine.storage import console as reads
 from tests.factories import assessment_row, farm_signup, signup
-from tests.web.console.conftest import post
+from tests.factories import console_post as post
 
 
 def _queue_ids(page: str) -> list[str]:

@@ -9,7 +9,10 @@ from sqlalchemy import text
 from riskengine.cli import main
 from riskengine.errors import InvalidInput
 from riskengine.users import create_user
-from tests.web.console.conftest import PASSWORD, csrf, post, sign_in
+from tests.factories import CONSOLE_PASSWORD as PASSWORD
+from tests.factories import console_csrf as csrf
+from tests.factories import console_post as post
+from tests.factories import console_sign_in as sign_in
 
 
 def test_every_console_page_needs_a_session(client):
