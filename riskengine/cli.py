@@ -183,6 +183,31 @@ def keys_revoke(name):
     click.echo(f"revoked {name}")
 
 
+# ------------------------------------------------------------------ users
+
+@main.group()
+def users():
+    """Analyst console users."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["viewer", "analyst", "admin"]))
+def users_create(name, role):
+    """Create a console user; the password is read from standard input (its first line)."""
+    from riskengine.errors import InvalidInput
+    from riskengine.users import create_user
+    password = sys.stdin.readline().rstrip("\r\n")
+    engine = _db(_config())
+    try:
+        create_user(engine, name, role, password)
+    except InvalidInput as e:
+        raise click.ClickException(e.message) from e
+    finally:
+        engine.dispose()
+    click.echo(f"created console user {name} ({role})")
+
+
 # ------------------------------------------------------------------ privacy
 
 @main.group()

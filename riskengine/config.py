@@ -56,6 +56,7 @@ ENV_NAMES = {
     "raw_retention_days": "RISKENGINE_RAW_RETENTION_DAYS",
     "collect_origins": "RISKENGINE_COLLECT_ORIGINS",
     "trusted_proxies": "RISKENGINE_TRUSTED_PROXIES",
+    "console_auth_header": "RISKENGINE_CONSOLE_AUTH_HEADER",
 }
 DATABASE_URL = ENV_NAMES["database_url"]
 
@@ -287,6 +288,9 @@ class Config:
     collect_origins: Annotated[str | None, BeforeValidator(_origins)] = None
     # CIDRs of reverse proxies / CDNs whose X-Forwarded-For is believed; None: none is
     trusted_proxies: Annotated[str | None, BeforeValidator(_proxies)] = None
+    # a header naming the signed-in console user, set by a trusted single-sign-on proxy (which
+    # must strip it from what clients send); None: console users sign in with a password
+    console_auth_header: str | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine as DbEngine
 from riskengine import storage
 from riskengine.config import Config, ConfigError, models_dir
 from riskengine.hashing import Hasher, load_hash_key
+from riskengine.policystore import PolicySource
 from riskengine.scoring.model import RiskModel, newest_model_dir
 from riskengine.scoring.policy import Policy, PolicyError
 from riskengine.signals import device_token
@@ -34,10 +35,15 @@ class Runtime:
     geoip_error: str | None = None     # set when a configured GeoIP file failed to open
     folder: LinkFolder = field(init=False)    # folds usage links into entitylink
     token_key: bytes = field(init=False, repr=False)    # signs and verifies device tokens
+    policies: PolicySource = field(init=False)  # the newest published policy version (policystore)
 
     def __post_init__(self):
         self.folder = LinkFolder(self.db, self.hasher, budget_s=self.config.usage_timeout_ms / 1000)
         self.token_key = self.hasher.derive(device_token.KEY_LABEL)
+        self.policies = PolicySource(self.db, self.policy, self.config.policy_path, self._use_policy)
+
+    def _use_policy(self, policy: Policy) -> None:
+        self.policy = policy      # one attribute swap: a request reads runtime.policy once
 
     @classmethod
     def build(cls, config: Config, check_schema: bool = True) -> Runtime:
@@ -54,10 +60,14 @@ class Runtime:
         problems += [geoip_error] if geoip_error else []
         for p in problems:
             log.error(p)
-        return cls(config=config, db=db, hasher=hasher, policy=policy, model=model, readers=readers,
-                   problems=problems, geoip_error=geoip_error)
+        runtime = cls(config=config, db=db, hasher=hasher, policy=policy, model=model, readers=readers,
+                      problems=problems, geoip_error=geoip_error)
+        if check_schema:
+            runtime.policies.refresh()          # a version published from the console wins over the file
+        return runtime
 
     def close(self) -> None:
+        self.policies.close()
         if self.readers is not None:
             self.readers.close()
         self.db.dispose()

@@ -18,7 +18,8 @@ from tests.factories import USER_IPS, StubServer, farm_signup, legit_signup, usa
 
 DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"
-TABLES = ("challengeoutcome", "label", "entitylink", "assessment", "account", "apikey", "usagerecord", "pendinglinks",
+TABLES = ("consolesession", "consoleuser", "auditentry", "policyversion",
+          "challengeoutcome", "label", "entitylink", "assessment", "account", "apikey", "usagerecord", "pendinglinks",
           "usagebatch",
           "rescorerun")
 

@@ -507,3 +507,27 @@ def collect_token(browser, page_url: str, user_agent: str | None = None) -> tupl
         return token, page.evaluate("window.tokenMs")
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- analyst console (tests/web/console)
+
+CONSOLE_PASSWORD = "correct horse battery staple"
+
+
+def console_csrf(client, path="/console/login") -> str:
+    """The CSRF token on a console page of the client's session."""
+    import re
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, page[:500]
+    return found.group(1)
+
+
+def console_sign_in(client, name, password=CONSOLE_PASSWORD):
+    return client.post("/console/login", data={"name": name, "password": password,
+                                               "csrf_token": console_csrf(client)})
+
+
+def console_post(client, path, data, page=None):
+    """A console form POST with the CSRF token of the session's page."""
+    return client.post(path, data={**data, "csrf_token": console_csrf(client, page or "/console/")})

@@ -38,7 +38,7 @@ def test_every_variable_is_read_and_typed(clean_env, tmp_path):
              "usage_fold_batches": "8", "usage_fold_seconds": "0.5", "webhook_secret": "w",
              "key_outage_seconds": "30", "rate_limits": "assess=5/second", "redis_url": "redis://127.0.0.1:6379/3",
              "raw_retention_days": "30", "usage_timeout_ms": "2500", "collect_origins": "https://shop.example.com",
-             "trusted_proxies": "10.0.0.0/8, 2001:db8::/32"}
+             "trusted_proxies": "10.0.0.0/8, 2001:db8::/32", "console_auth_header": "X-Forwarded-User"}
     assert set(given) == set(ENV_NAMES)          # the test covers every variable there is
     for name, value in given.items():
         clean_env.setenv(ENV_NAMES[name], value)

@@ -54,6 +54,10 @@ def test_the_wheel_carries_models_policy_data_and_migrations(wheel):
     assert versions
     expected |= {f"riskengine/storage/migrations/versions/{v.name}" for v in versions}
     expected |= {f"riskengine/data/{f.name}" for f in (SOURCE / "data").iterdir() if f.is_file()}
+    for folder in ("web/static/console", "web/console/templates/console"):       # the analyst console
+        files = sorted((SOURCE / folder).iterdir())
+        assert files
+        expected |= {f"riskengine/{folder}/{f.name}" for f in files}
     assert sorted(expected - names) == []
 
 

@@ -23,6 +23,12 @@ from sqlmodel import Field, SQLModel
 FAILED_LOGIN = text("event = 'login' AND login_outcome = 'failure'")
 SIGNUP = text("event = 'signup'")
 
+# The review queue: accounts the engine stopped or flagged. Partial, so the index holds the
+# few percent of accounts that are in it, and keyset pages walk it in order (storage/console.py).
+IN_REVIEW = text("last_decision IN ('challenge', 'block') OR rescore_decision IN ('challenge', 'block')")
+# A missing score (decided without a model) sorts last.
+QUEUE_SCORE = text("COALESCE(last_score, -1.0)")
+
 
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a table model (for Core statements)."""
@@ -30,6 +36,11 @@ def table_of(model: type[SQLModel]) -> Table:
 
 
 class Account(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_account_review_score", QUEUE_SCORE, text("updated_ts"), text("id"),
+              sqlite_where=IN_REVIEW, postgresql_where=IN_REVIEW),
+        Index("ix_account_review_recent", "updated_ts", "id", sqlite_where=IN_REVIEW, postgresql_where=IN_REVIEW),
+    )
     id: str = Field(primary_key=True, max_length=128)
     created_ts: float                                   # first event seen for this account
     updated_ts: float
@@ -184,3 +195,47 @@ class RescoreRun(SQLModel, table=True):
     status: str = Field(max_length=16)          # running | done
     accounts: int | None = None
     finished_ts: float | None = None
+
+
+# ---------------------------------------------------------------- analyst console
+
+class ConsoleUser(SQLModel, table=True):
+    name: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=16)                   # viewer | analyst | admin
+    password_hash: str = Field(max_length=256)         # argon2id, PHC string (argon2-cffi)
+    created_ts: float
+    disabled_ts: float | None = None
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so
+    a copy of the table signs no one in. Deleted at logout; expired rows are ignored."""
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_name: str = Field(max_length=64, index=True)
+    created_ts: float
+    expires_ts: float
+
+
+class AuditEntry(SQLModel, table=True):
+    """Every analyst action: who, what, on what, when, the state before and after."""
+    __table_args__ = (Index("ix_auditentry_ts", "ts"),)
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    ts: float
+    user_name: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    target: str = Field(max_length=256)
+    before: Any = Field(default=None, sa_column=Column(JSON))
+    after: Any = Field(default=None, sa_column=Column(JSON))
+
+
+class PolicyVersion(SQLModel, table=True):
+    """The policy as published from the console: every change a new row (the newest is in
+    force), with its author and note. The bundled (or RISKENGINE_POLICY) file is the seed:
+    with no row here, it decides."""
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    created_ts: float
+    author: str = Field(max_length=64)
+    note: str = Field(max_length=2000)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))     # the policy as its TOML parses

@@ -10,7 +10,7 @@ from riskengine.config import DEFAULT_RATE_LIMITS, Config, parse_origins, parse_
 from riskengine.forwarded import TrustedProxies
 from riskengine.runtime import Runtime
 from riskengine.signals.warm import warm_up
-from riskengine.web import api, collector, device, errors, ops
+from riskengine.web import api, collector, console, device, errors, ops
 from riskengine.web.auth import KeyCache
 from riskengine.web.metrics import LATENCY, MODEL_INFO, REQUESTS
 from riskengine.web.ratelimit import RateLimiter
@@ -41,10 +41,12 @@ def create_app(config: Config | dict | None = None, runtime: Runtime | None = No
     app.register_blueprint(ops.bp)
     app.register_blueprint(collector.bp)
     app.register_blueprint(device.bp)
+    console.register(app)
 
     @app.before_request
     def _start():
         g.started = time.perf_counter()
+        state.policies.watch()       # in each worker after the fork: new policy versions within seconds
         # Only the usage route takes big batches; everything else is capped at 1 MiB.
         big = request.endpoint == "api.usage_route"
         request.max_content_length = cfg.usage_max_body_bytes if big else cfg.max_body_bytes

@@ -1,0 +1,233 @@
+"""The analyst console's reads: the review queue, an account, a cluster, the overview, and the
+stored assessments a what-if replays. Writes go through the stores they belong to (labels in
+assessments.add_label, the same store as POST /v1/labels; policy versions in policies)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
+
+from riskengine.storage.links import STRONG_KINDS, linked_accounts
+
+# Exactly the partial indexes' predicate and key (tables.IN_REVIEW, QUEUE_SCORE): SQLite uses a
+# partial index only for a query that repeats its WHERE.
+_IN_REVIEW = "(last_decision IN ('challenge', 'block') OR rescore_decision IN ('challenge', 'block'))"
+_SCORE = "COALESCE(last_score, -1.0)"
+QUEUE_SORTS = ("score", "recent")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    reason: str | None = None
+    event: str | None = None
+    country: str | None = None
+    cluster: str | None = None
+
+
+def _reason_match(dialect: str) -> str:
+    if dialect == "postgresql":
+        return ("CAST(a.response AS jsonb) -> 'reasons' @> "
+                "jsonb_build_array(jsonb_build_object('code', CAST(:reason AS text)))")
+    return "EXISTS (SELECT 1 FROM json_each(a.response, '$.reasons') r WHERE json_extract(r.value, '$.code') = :reason)"
+
+
+def review_queue(conn: Connection, flt: QueueFilter, sort: str = "score", after: tuple | None = None,
+                 limit: int = 50) -> list[dict]:
+    """Unlabelled accounts the engine challenged, blocked or flagged in a rescore, best first;
+    `after` is the last row's key from the page before (keyset paging: a page costs the same at
+    the millionth row as at the first)."""
+    where = [_IN_REVIEW, "NOT EXISTS (SELECT 1 FROM label l WHERE l.account_id = account.id)"]
+    params: dict = {"n": limit}
+    if flt.event:
+        where.append("a.event = :event")
+        params["event"] = flt.event
+    if flt.country:
+        where.append("(account.country = :country OR a.ip_country = :country)")
+        params["country"] = flt.country.upper()
+    if flt.cluster:
+        where.append("account.cluster_id = :cluster")
+        params["cluster"] = flt.cluster
+    if flt.reason:
+        where.append(_reason_match(conn.dialect.name))
+        params["reason"] = flt.reason
+    if sort == "recent":
+        order = "updated_ts DESC, account.id DESC"
+        if after:
+            where.append("(updated_ts, account.id) < (:t, :id)")
+            params.update(t=float(after[0]), id=str(after[1]))
+    else:
+        order = f"{_SCORE} DESC, updated_ts DESC, account.id DESC"
+        if after:
+            where.append(f"({_SCORE}, updated_ts, account.id) < (:s, :t, :id)")
+            params.update(s=float(after[0]), t=float(after[1]), id=str(after[2]))
+    sql = (f"SELECT account.id, account.email, account.country, last_decision, rescore_decision, last_score, "
+           f"updated_ts, cluster_id, cluster_size, a.event, a.ip_country, a.response "
+           f"FROM account LEFT JOIN assessment a ON a.id = account.last_assessment_id "
+           f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT :n")
+    out = []
+    for r in conn.execute(text(sql), params).mappings():
+        row = dict(r)
+        response = _json(row.pop("response")) or {}
+        row["reasons"] = [x.get("code") for x in response.get("reasons", [])]
+        row["key"] = ((row["updated_ts"], row["id"]) if sort == "recent"
+                      else (row["last_score"] if row["last_score"] is not None else -1.0, row["updated_ts"], row["id"]))
+        out.append(row)
+    return out
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def account_detail(conn: Connection, account_id: str, limit: int = 100) -> dict | None:
+    acc = conn.execute(text("SELECT * FROM account WHERE id = :a"), {"a": account_id}).mappings().first()
+    if acc is None:
+        return None
+    rows = conn.execute(text(
+        "SELECT id, event, occurred_ts, decision, monitored_decision, score, decided_by, degraded, "
+        "model_version, policy_version, ip, ip_country, response FROM assessment WHERE account_id = :a "
+        "ORDER BY occurred_ts DESC LIMIT :n"), {"a": account_id, "n": limit}).mappings().all()
+    assessments = []
+    for r in rows:
+        row = dict(r)
+        response = _json(row.pop("response")) or {}
+        row["reasons"] = response.get("reasons", [])
+        row["signals"] = response.get("signals") or {}
+        assessments.append(row)
+    ids = [a["id"] for a in assessments]
+    outcomes = []
+    if ids:
+        outcomes = [dict(r) for r in conn.execute(text(
+            "SELECT assessment_id, outcome, created_ts FROM challengeoutcome WHERE assessment_id IN :ids "
+            "ORDER BY created_ts").bindparams(bindparam("ids", expanding=True)), {"ids": ids}).mappings()]
+    labels = [dict(r) for r in conn.execute(text(
+        "SELECT id, label, source, note, created_ts FROM label WHERE account_id = :a ORDER BY created_ts, id"),
+        {"a": account_id}).mappings()]
+    return {"account": dict(acc), "assessments": assessments, "outcomes": outcomes, "labels": labels,
+            "links": linked_accounts(conn, account_id), "usage": usage_summary(conn, account_id)}
+
+
+def usage_summary(conn: Connection, account_id: str, days: float = 30.0, cap: int = 100_000) -> dict:
+    """Volume, reasoning share and hours of the day of the account's usage in its last `days`
+    days of records (at most `cap` rows read)."""
+    newest = conn.execute(text("SELECT MAX(occurred_ts) FROM usagerecord WHERE account_id = :a"),
+                          {"a": account_id}).scalar()
+    hours = [0] * 24
+    out: dict = {"records": 0, "requests": 0, "tokens": 0, "reasoning_share": None, "hours": hours, "days": days}
+    if newest is None:
+        return out
+    rows = conn.execute(text(
+        "SELECT occurred_ts, requests, input_tokens, output_tokens, reasoning FROM usagerecord "
+        "WHERE account_id = :a AND occurred_ts > :s LIMIT :n"),
+        {"a": account_id, "s": newest - days * 86400, "n": cap}).all()
+    said = yes = total = tokens = 0
+    for ts, requests, tin, tout, reasoning in rows:
+        total += requests or 0
+        tokens += (tin or 0) + (tout or 0)
+        hours[int(ts // 3600) % 24] += requests or 0
+        if reasoning is not None:
+            said += 1
+            yes += bool(reasoning)
+    out.update(records=len(rows), requests=total, tokens=tokens)
+    out["reasoning_share"] = round(yes / said, 3) if said else None
+    return out
+
+
+def cluster_detail(conn: Connection, cluster_id: str, limit: int = 500) -> dict:
+    """Members with their decisions and latest labels, and what they share (strong link kinds
+    plus subnets; prompt templates from usage)."""
+    members = [dict(r) for r in conn.execute(text(
+        "SELECT id, email, country, last_decision, last_score, rescore_decision, updated_ts, "
+        "(SELECT label FROM label l WHERE l.account_id = account.id ORDER BY created_ts DESC, l.id DESC LIMIT 1) "
+        "AS label FROM account WHERE cluster_id = :c ORDER BY id LIMIT :n"),
+        {"c": cluster_id, "n": limit}).mappings()]
+    ids = [m["id"] for m in members]
+    shared: list[dict] = []
+    if ids:
+        kinds = (*STRONG_KINDS, "subnet")
+        rows = conn.execute(text(
+            "SELECT kind, value, account_id FROM entitylink WHERE account_id IN :ids AND kind IN :kinds")
+            .bindparams(bindparam("ids", expanding=True), bindparam("kinds", expanding=True)),
+            {"ids": ids, "kinds": list(kinds)}).all()
+        by_value: dict[tuple, list] = {}
+        for kind, value, acct in rows:
+            by_value.setdefault((kind, value), []).append(acct)
+        templates = conn.execute(text(
+            "SELECT DISTINCT prompt_fp, account_id FROM usagerecord WHERE account_id IN :ids AND prompt_fp IS NOT NULL "
+            "LIMIT 20000").bindparams(bindparam("ids", expanding=True)), {"ids": ids}).all()
+        for fp, acct in templates:
+            by_value.setdefault(("template", f"{fp & 0xFFFFFFFFFFFFFFFF:016x}"), []).append(acct)
+        shared = [{"kind": k, "value": v, "accounts": sorted(set(a))}
+                  for (k, v), a in sorted(by_value.items()) if len(set(a)) > 1]
+    return {"cluster_id": cluster_id, "members": members, "shared": shared}
+
+
+def overview(conn: Connection, since: float, bucket: float, sample: int = 5000) -> dict:
+    """Decisions per event and outcome in time buckets since `since`, the share degraded, the
+    versions that decided, the top reasons of the newest `sample` assessments, the last rescore runs."""
+    rows = conn.execute(text(
+        "SELECT event, decision, CAST(FLOOR(occurred_ts / :b) AS BIGINT) AS slot, degraded, COUNT(*) "
+        "FROM assessment WHERE occurred_ts > :s GROUP BY event, decision, slot, degraded")
+        if conn.dialect.name == "postgresql" else text(
+        "SELECT event, decision, CAST(occurred_ts / :b AS INTEGER) AS slot, degraded, COUNT(*) "
+        "FROM assessment WHERE occurred_ts > :s GROUP BY event, decision, slot, degraded"),
+        {"s": since, "b": bucket}).all()
+    versions = [dict(r) for r in conn.execute(text(
+        "SELECT model_version, policy_version, COUNT(*) AS n, MAX(occurred_ts) AS last_ts FROM assessment "
+        "WHERE occurred_ts > :s GROUP BY model_version, policy_version ORDER BY last_ts DESC LIMIT 20"),
+        {"s": since}).mappings()]
+    reasons: dict[str, int] = {}
+    for (response,) in conn.execute(text(
+            "SELECT response FROM assessment WHERE occurred_ts > :s ORDER BY occurred_ts DESC LIMIT :n"),
+            {"s": since, "n": sample}):
+        for r in (_json(response) or {}).get("reasons", []):
+            reasons[r.get("code")] = reasons.get(r.get("code"), 0) + 1
+    runs = [dict(r) for r in conn.execute(text(
+        "SELECT id, started_ts, finished_ts, status, accounts, since_seconds, "
+        "(SELECT COUNT(*) FROM assessment WHERE event = 'rescore' AND event_id >= 'rescore:' || rescorerun.id || ':' "
+        " AND event_id < 'rescore:' || rescorerun.id || ';') AS written "
+        "FROM rescorerun ORDER BY started_ts DESC LIMIT 5")).mappings()]
+    return {"rows": [tuple(r) for r in rows], "versions": versions,
+            "top_reasons": sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10], "runs": runs}
+
+
+def _paths_sql(dialect: str, column: str, paths: list[str]) -> str:
+    """SQL for a JSON array (as text) of the values at `paths` of a JSON column: the database
+    parses each stored document once, in C, and hands over a few bytes instead of all of it."""
+    if not paths:
+        return "NULL"
+    for p in paths:
+        if not all(part.replace("_", "").isalnum() for part in p.split(".")):
+            raise ValueError(f"not a signal path: {p!r}")
+    if dialect == "postgresql":
+        return "CAST(json_build_array({}) AS text)".format(", ".join(
+            f"json_extract_path({column}, {', '.join(repr(part) for part in p.split('.'))})" for p in paths))
+    if len(paths) == 1:           # json_extract with one path answers the value itself, not an array
+        paths = paths * 2
+    return "json_extract({}, {})".format(column, ", ".join(f"'$.{p}'" for p in paths))
+
+
+def replay_rows(conn: Connection, since: float, until: float, response_paths: list[str], input_paths: list[str]):
+    """The stored signup and login assessments of a period, in no order, streamed: (event,
+    decision, score, ip, ip_country, account_id, degraded, response values, inputs values), the
+    values as JSON arrays (text) of what is at `response_paths` of the stored answer and at
+    `input_paths` of its stored inputs."""
+    d = conn.dialect.name
+    sql = (f"SELECT event, decision, score, ip, ip_country, account_id, degraded, "
+           f"{_paths_sql(d, 'response', response_paths)}, {_paths_sql(d, 'inputs', input_paths)} "
+           f"FROM assessment WHERE occurred_ts > :s AND occurred_ts <= :u AND event <> 'rescore'")
+    if d == "postgresql":
+        return conn.execution_options(stream_results=True, max_row_buffer=20_000).exec_driver_sql(
+            sql.replace(":s", "%(s)s").replace(":u", "%(u)s"), {"s": since, "u": until})
+    return conn.exec_driver_sql(sql.replace(":s", "?").replace(":u", "?"), (since, until))
+
+
+def latest_label(conn: Connection, account_id: str) -> str | None:
+    return conn.execute(text("SELECT label FROM label WHERE account_id = :a ORDER BY created_ts DESC, id DESC LIMIT 1"),
+                        {"a": account_id}).scalar()
+
+
+def all_latest_labels(conn: Connection) -> dict[str, str]:
+    return {a: lb for a, lb in conn.execute(text("SELECT account_id, label FROM label ORDER BY created_ts, id"))}

@@ -1,0 +1,72 @@
+"""The what-if replay (riskengine.scoring.whatif) on stored assessments: rows that look the same
+to a candidate are decided once; that shortcut must give the answers deciding every row gives."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from riskengine import analyst
+from riskengine.scoring import whatif
+from riskengine.scoring.policy import Policy
+from riskengine.storage import console as reads
+
+
+class _Forgetful(dict):
+    """A decision cache that keeps nothing: every row is decided."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
+def _candidates(body: dict) -> list[dict]:
+    out = []
+    stricter = copy.deepcopy(body)
+    stricter["thresholds"] = {"signup": {"challenge": 0.1, "block": 0.4}}
+    out.append(stricter)
+    listed = copy.deepcopy(body)
+    listed["deny"]["device_ids"] = ["dv_user_3"]
+    listed["deny"]["domains"] = ["example.com"]
+    listed["allow"]["accounts"] = ["farm_2"]
+    out.append(listed)
+    regions = copy.deepcopy(body)
+    regions["restricted_regions"].update(countries=["US"], timezone="block", card="challenge")
+    out.append(regions)
+    ruled = copy.deepcopy(body)
+    ruled["rules"].append({"name": "prepaid", "action": "block",
+                           "when": [{"signal": "payment.prepaid", "equals": True}]})
+    out.append(ruled)
+    return out
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_deciding_once_per_look_gives_every_rows_answer(app, world, which):
+    rt = app.extensions["riskengine"]
+    _, body = rt.policies.body()
+    candidate = Policy.parse(_candidates(body)[which])
+    hashed = whatif.hashed_lists(candidate, rt.hasher)
+    decide = whatif.model_decisions(rt.model, candidate.thresholds)
+    results = []
+    for forget in (False, True):
+        replayer = whatif.Replayer(hashed, decide, {})
+        if forget:
+            replayer.decided = _Forgetful()
+        with rt.db.connect() as conn:
+            rows = reads.replay_rows(conn, 0, 4e9, replayer.response_paths, replayer.input_paths)
+            results.append(whatif.replay(rows, replayer, reads.all_latest_labels(conn)))
+    cached, every = results
+    assert cached.replayed == every.replayed == 12
+    assert (cached.changed, cached.by_event, cached.by_decider, cached.by_label) == \
+        (every.changed, every.by_event, every.by_decider, every.by_label)
+    assert cached.changed > 0
+
+
+def test_each_candidate_changes_what_it_should(app, world):
+    rt = app.extensions["riskengine"]
+    _, body = rt.policies.body()
+    stricter, listed, regions, ruled = (analyst.run_whatif(rt, "t", c, 0, 4e9) for c in _candidates(body))
+    assert set(stricter.by_decider) == {"model"}
+    assert {"list:deny_device_ids", "list:deny_domains", "list:allow_accounts"} <= set(listed.by_decider)
+    assert any(by.startswith("rule:restricted_region") for by in regions.by_decider)
+    assert set(ruled.by_decider) == {"rule:prepaid"}
+    assert all(new == "block" for (_, _, new) in ruled.by_event)
