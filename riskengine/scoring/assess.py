@@ -16,7 +16,7 @@ from riskengine.ids import assessment_id
 from riskengine.runtime import Runtime
 from riskengine.schemas import AssessRequest
 from riskengine.scoring.features import stored_features, vector
-from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe
+from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe, store_context
 from riskengine.scoring.policy import Facts
 from riskengine.scoring.reasons import explain
 from riskengine.signals.email import check_deliverability
@@ -56,6 +56,7 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
         try:
             with storage.writing(runtime.db, deadline) as conn:
                 storage.record(conn, row, _account_fields(req, obs), links)
+                store_context(conn, obs, t)
         except IntegrityError:
             stored = _stored(runtime, req.event_id, request_hash, failures) if req.event_id else None
             if stored is not None:

@@ -97,6 +97,8 @@ class IPSignals:
     tor: bool | None
     residential_proxy: bool | None
     public_proxy: bool | None
+    connection_type: str | None = None     # GeoIP2-Connection-Type (or Enterprise traits.connection_type)
+    user_type: str | None = None           # GeoIP2-Enterprise traits.user_type
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -20,7 +20,7 @@ from riskengine import storage
 from riskengine.hashing import Hasher
 from riskengine.schemas import AssessRequest
 from riskengine.scoring.features import FEATURES, stored_features, vector
-from riskengine.scoring.pipeline import compute_signals, link_keys, observe
+from riskengine.scoring.pipeline import compute_signals, link_keys, observe, store_context
 from riskengine.signals.ip import GeoIPReaders
 from riskengine.storage import migrate
 from riskengine.training.common import (
@@ -80,6 +80,7 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
                     row["score"] = float(model.score_one(vector(obs.features, model.features)).score)
                     row["decision"] = model.decision(req.event, row["score"])
                 storage.record(conn, row, {"country": req.account.country}, links)
+                store_context(conn, obs, t)
                 rows.append(vector(obs.features))
                 for key, value in (("y", ev.fraud), ("event", req.event), ("campaign", ev.campaign),
                                    ("campaign_id", ev.campaign_id), ("segment", ev.segment), ("ts", t),
