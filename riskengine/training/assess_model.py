@@ -59,7 +59,8 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
     if own_db:
         db = storage.make_engine(f"sqlite:///{workdir / 'replay.db'}", 30_000)
         migrate.upgrade(db)
-    readers = GeoIPReaders.open(geoip.get("city"), geoip.get("asn"), geoip.get("anonymous"))
+    readers = GeoIPReaders.open(geoip.get("city"), geoip.get("asn"), geoip.get("anonymous"),
+                                geoip.get("connection_type"), geoip.get("enterprise"))
     hasher = Hasher(b"simulated-world-training-key")
     rows: list[list[float]] = []
     cols: dict[str, list[Any]] = {k: [] for k in ("y", "event", "campaign", "campaign_id", "segment", "ts", "group")}
