@@ -32,7 +32,8 @@ def clean_env(monkeypatch):
 def test_every_variable_is_read_and_typed(clean_env, tmp_path):
     model, active = newest_model_dir(models_dir()), newest_model_dir(models_dir(), kind="active")
     given = {"database_url": "postgresql://u@h:5433/d", "geoip_city": CITY, "geoip_asn": CITY, "geoip_anonymous": CITY,
-             "geoip_connection_type": CITY, "geoip_enterprise": CITY, "model_path": str(model), "active_model_path": str(active), "policy_path": str(DEFAULT_POLICY),
+             "geoip_connection_type": CITY, "geoip_enterprise": CITY,
+             "model_path": str(model), "active_model_path": str(active), "policy_path": str(DEFAULT_POLICY),
              "hash_key": "k" * 16, "hash_key_file": str(tmp_path / "k"), "db_timeout_ms": "250",
              "key_cache_seconds": "1.5", "email_dns_timeout_ms": "300", "email_dns_server": "127.0.0.1:53",
              "usage_fold_batches": "8", "usage_fold_seconds": "0.5", "webhook_secret": "w",

@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def readers():
     r = GeoIPReaders.open(str(MAXMIND / "GeoIP2-City-Test.mmdb"), str(MAXMIND / "GeoLite2-ASN-Test.mmdb"),
                           str(MAXMIND / "GeoIP2-Anonymous-IP-Test.mmdb"),
-                          str(MAXMIND / "GeoIP2-Connection-Type-Test.mmdb"), str(MAXMIND / "GeoIP2-Enterprise-Test.mmdb"))
+                          str(MAXMIND / "GeoIP2-Connection-Type-Test.mmdb"),
+                          str(MAXMIND / "GeoIP2-Enterprise-Test.mmdb"))
     yield r
     r.close()
 
