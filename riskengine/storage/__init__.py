@@ -13,6 +13,7 @@ from riskengine.storage.assessments import (
     add_challenge_outcome,
     add_label,
     assessment_exists,
+    challenge_subject,
     find_by_event_id,
     record,
 )
@@ -77,7 +78,8 @@ __all__ = [
     "LINK_KINDS", "LINK_PARAMS", "PENDING",
     "RESCORE_COLUMNS", "SHARE_CAP", "STRONG_KINDS", "StorageError", "USAGE_COLUMNS", "WINDOWS", "WriteBusy",
     "account_exists", "account_states", "account_view", "active_accounts", "add_challenge_outcome", "add_label",
-    "alone", "assessment_exists", "bulk_checkpoints", "chunked", "delete_pending_links", "done_in_run", "driver",
+    "alone", "assessment_exists", "challenge_subject", "bulk_checkpoints", "chunked", "delete_pending_links",
+    "done_in_run", "driver",
     "find_by_event_id", "finish_run", "insert_key", "insert_many", "insert_usage", "key_by_hash",
     "latest_event_features", "latest_labels", "least_greatest", "link_rows", "linked_accounts", "list_keys",
     "make_engine", "optimize", "pending_links", "ping", "read_account_context", "read_history",
