@@ -20,7 +20,7 @@ DATA = Path(__file__).parent / "data"
 MAXMIND = DATA / "maxmind"
 TABLES = ("challengeoutcome", "label", "entitylink", "assessment", "account", "apikey", "usagerecord", "pendinglinks",
           "usagebatch",
-          "rescorerun")
+          "rescorerun", "accountcontext", "networkcontext")
 
 
 def _reset_schema(url: str) -> None:
