@@ -238,7 +238,8 @@ def after_challenge(b: AccountBaseline, device: str | None, subnet: str | None, 
                     t: float) -> AccountBaseline:
     """The baseline after a login challenge on `device` from `subnet` ended with `outcome`:
     passed remembers the device and network for the account; failed or abandoned count
-    against the device."""
+    against the device and take back its familiarity (the networks it came from stay
+    remembered: a known limitation)."""
     b = AccountBaseline.loads(b.dumps()) or AccountBaseline()
     if device is None:
         return b
@@ -250,5 +251,8 @@ def after_challenge(b: AccountBaseline, device: str | None, subnet: str | None, 
         if subnet is not None and subnet not in e.networks:
             e.networks = (e.networks + [subnet])[-8:]
     else:
+        # The login it followed may have had the right password: its device was counted as
+        # one of the account's own. A failed or abandoned challenge withdraws that.
         e.failed += 1
+        e.successes = 0
     return b

@@ -60,7 +60,7 @@ TRAIN_RANGES: dict[str, tuple[float, float]] = {
     "cgnat_pool_share": (0.5, 1.0), "site_pool_share": (0.5, 1.0),
     "device_reset_p": (0.01, 0.05), "family_shared_p": (0.4, 0.7), "hw_skew": (1.8, 2.6),
     "expat_home_tz_p": (0.3, 0.6), "heavy_user_share": (0.0, 0.05), "fail_p_scale": (0.7, 1.4),
-    "attack_share": (0.18, 0.3), "ato_campaigns": (3, 5), "ato_targeted_share": (0.25, 0.45),
+    "attack_share": (0.18, 0.3), "ato_campaigns": (5, 8), "ato_targeted_share": (0.3, 0.5),
     "ato_resi_share": (0.4, 0.7), "ato_foreign_resi_p": (0.0, 0.3), "ato_local_tz_p": (0.0, 0.3),
     "spray_campaigns": (2, 4), "challenge_new_device_p": (0.4, 0.6), "challenge_ato_p": (0.6, 0.8),
 }
@@ -73,7 +73,7 @@ CROSS_RANGES: dict[str, tuple[float, float]] = {
     "cgnat_pool_share": (0.25, 0.4), "site_pool_share": (0.25, 0.4),
     "device_reset_p": (0.06, 0.09), "family_shared_p": (0.75, 0.9), "hw_skew": (2.8, 3.4),
     "expat_home_tz_p": (0.65, 0.85), "heavy_user_share": (0.07, 0.12), "fail_p_scale": (1.5, 2.0),
-    "attack_share": (0.32, 0.4), "ato_campaigns": (6, 7), "ato_targeted_share": (0.5, 0.6),
+    "attack_share": (0.32, 0.4), "ato_campaigns": (9, 10), "ato_targeted_share": (0.55, 0.65),
     "ato_resi_share": (0.75, 0.9), "ato_foreign_resi_p": (0.35, 0.5), "ato_local_tz_p": (0.35, 0.5),
     "spray_campaigns": (5, 6), "challenge_new_device_p": (0.25, 0.35), "challenge_ato_p": (0.4, 0.5),
 }

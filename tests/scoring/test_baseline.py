@@ -156,3 +156,10 @@ def test_the_login_context_is_one_statement_and_round_trips(db_url):
     assert len(statements) == 2               # one per call: both rows by primary key in one statement
     assert AccountBaseline.loads(account_row) == b and NetworkRecent.loads(network_row) == n
     eng.dispose()
+
+
+def test_a_failed_challenge_takes_back_the_familiarity_its_login_gave_the_device():
+    b = advance(history(), at(HOME, 200, device="dev9"))          # the thief had the password
+    assert baseline_features(b, None, at(HOME, 201, device="dev9"))["device_known_account"] == 1
+    b = after_challenge(b, "dev9", "sub1", baseline.FAILED, T0 + 200 * 3600)
+    assert baseline_features(b, None, at(HOME, 202, device="dev9"))["device_known_account"] == 0
