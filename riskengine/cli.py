@@ -267,7 +267,11 @@ def simulate(out, seed, accounts, days):
 @click.option("--version", "version", default=None, help="model version (default: YYYY.MM.N)")
 @click.option("--kind", type=click.Choice(["assess", "active"]), default="assess", show_default=True,
               help="assess: signup/login model; active: the re-scoring model for live accounts")
-def train(seed, accounts, days, out, version, kind):
+@click.option("--worlds", default=1, show_default=True,
+              help="simulated worlds to train on (1: the fixed default world; more: parameters drawn from ranges)")
+@click.option("--cross-worlds", "cross_worlds", default=0, show_default=True,
+              help="worlds outside the training ranges: half tune the thresholds, half are the cross-world evaluation")
+def train(seed, accounts, days, out, version, kind, worlds, cross_worlds):
     """Train, calibrate and threshold a model on the simulated world; write it under models/."""
     if kind == "active":
         from riskengine.training.active_model import train_active
@@ -275,7 +279,7 @@ def train(seed, accounts, days, out, version, kind):
     else:
         from riskengine.training.assess_model import train_and_write
         path = train_and_write(out_dir=out, seed=seed, accounts=accounts, days=days, version=version,
-                               log=click.echo)
+                               log=click.echo, worlds=worlds, cross_worlds=cross_worlds)
     click.echo(f"model written to {path}")
 
 

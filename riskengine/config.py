@@ -37,6 +37,8 @@ ENV_NAMES = {
     "geoip_city": "RISKENGINE_GEOIP_CITY",
     "geoip_asn": "RISKENGINE_GEOIP_ASN",
     "geoip_anonymous": "RISKENGINE_GEOIP_ANONYMOUS",
+    "geoip_connection_type": "RISKENGINE_GEOIP_CONNECTION_TYPE",
+    "geoip_enterprise": "RISKENGINE_GEOIP_ENTERPRISE",
     "model_path": "RISKENGINE_MODEL",
     "policy_path": "RISKENGINE_POLICY",
     "hash_key": "RISKENGINE_HASH_KEY",
@@ -251,6 +253,8 @@ class Config:
     geoip_city: File = None
     geoip_asn: File = None
     geoip_anonymous: File = None
+    geoip_connection_type: File = None     # GeoIP2-Connection-Type: signals.ip.connection_type
+    geoip_enterprise: File = None          # GeoIP2-Enterprise: traits.user_type / connection_type
     model_path: ModelDir = None            # None: the newest model under models/
     active_model_path: ModelDir = None     # None: the newest active-account model under models/
     policy_path: File = None               # None: the bundled default policy

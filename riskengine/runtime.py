@@ -16,7 +16,7 @@ from riskengine.policystore import PolicySource
 from riskengine.scoring.model import RiskModel, newest_model_dir
 from riskengine.scoring.policy import Policy, PolicyError
 from riskengine.signals import device_token
-from riskengine.signals.ip import GeoIPReaders
+from riskengine.signals.ip import EXPECTED_TYPES, GeoIPReaders
 from riskengine.storage import migrate
 from riskengine.usage.links import LinkFolder
 
@@ -119,6 +119,14 @@ def _geoip(config: Config) -> tuple[GeoIPReaders | None, str | None]:
     # Config checked that the files exist; one that is corrupt must not stop logins: decisions
     # are marked degraded and /readyz says why.
     try:
-        return GeoIPReaders.open(config.geoip_city, config.geoip_asn, config.geoip_anonymous), None
+        readers = GeoIPReaders.open(config.geoip_city, config.geoip_asn, config.geoip_anonymous,
+                                    config.geoip_connection_type, config.geoip_enterprise)
     except Exception as e:
         return None, f"GeoIP database could not be opened: {e}"
+    wrong = readers.wrong_types()
+    if wrong:
+        readers.close()
+        reader, found = wrong[0]
+        setting = {"connection_type": "RISKENGINE_GEOIP_CONNECTION_TYPE", "enterprise": "RISKENGINE_GEOIP_ENTERPRISE"}
+        return None, f"{setting[reader]}: the file is a {found} database, not {EXPECTED_TYPES[reader]}"
+    return readers, None

@@ -21,7 +21,7 @@ MAXMIND = DATA / "maxmind"
 TABLES = ("consolesession", "consoleuser", "auditentry", "policyversion",
           "challengeoutcome", "label", "entitylink", "assessment", "account", "apikey", "usagerecord", "pendinglinks",
           "usagebatch",
-          "rescorerun")
+          "rescorerun", "accountcontext", "networkcontext")
 
 
 def _reset_schema(url: str) -> None:

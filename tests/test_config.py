@@ -32,6 +32,7 @@ def clean_env(monkeypatch):
 def test_every_variable_is_read_and_typed(clean_env, tmp_path):
     model, active = newest_model_dir(models_dir()), newest_model_dir(models_dir(), kind="active")
     given = {"database_url": "postgresql://u@h:5433/d", "geoip_city": CITY, "geoip_asn": CITY, "geoip_anonymous": CITY,
+             "geoip_connection_type": CITY, "geoip_enterprise": CITY,
              "model_path": str(model), "active_model_path": str(active), "policy_path": str(DEFAULT_POLICY),
              "hash_key": "k" * 16, "hash_key_file": str(tmp_path / "k"), "db_timeout_ms": "250",
              "key_cache_seconds": "1.5", "email_dns_timeout_ms": "300", "email_dns_server": "127.0.0.1:53",
@@ -84,6 +85,8 @@ def test_empty_values_count_as_unset_and_names_are_exact(clean_env):
     ("RISKENGINE_MODEL", str(MAXMIND), "is not a model directory (it has no meta.json)"),
     ("RISKENGINE_ACTIVE_MODEL", "/nope", "'/nope' does not exist"),
     ("RISKENGINE_GEOIP_ASN", str(MAXMIND), "is not a file"),
+    ("RISKENGINE_GEOIP_CONNECTION_TYPE", "/nope.mmdb", "'/nope.mmdb' does not exist"),
+    ("RISKENGINE_GEOIP_ENTERPRISE", str(MAXMIND), "is not a file"),
     ("RISKENGINE_HASH_KEY", "short", "the key is 5 bytes long; it needs at least 16"),
     ("RISKENGINE_HASH_KEY_FILE", str(MAXMIND), "is a directory"),
     ("RISKENGINE_DATABASE_URL", "riskengine.db", "write sqlite:///riskengine.db"),

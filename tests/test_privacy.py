@@ -79,8 +79,9 @@ def test_erasure_deletes_every_row_of_the_account_and_no_other(client, auth, app
     counts = erase_account(_rt(app), "acct_a")
     assert counts["assessment"] == 1 and counts["usagerecord"] == 3 and counts["label"] == 1
     assert counts["challengeoutcome"] == 1 and counts["account"] == 1 and counts["entitylink"] > 0
+    assert counts["accountcontext"] == 1            # the login baseline goes with the account
     _rt(app).folder.fold()
-    for table in ("assessment", "usagerecord", "label", "entitylink", "account"):
+    for table in ("assessment", "usagerecord", "label", "entitylink", "accountcontext", "account"):
         column = "id" if table == "account" else "account_id"
         assert count(app, f"SELECT COUNT(*) FROM {table} WHERE {column} = 'acct_a'") == 0, table
     assert count(app, "SELECT COUNT(*) FROM challengeoutcome") == 0

@@ -16,7 +16,14 @@ from riskengine.ids import assessment_id
 from riskengine.runtime import Runtime
 from riskengine.schemas import AssessRequest
 from riskengine.scoring.features import stored_features, vector
-from riskengine.scoring.pipeline import Observation, compute_signals, link_keys, observe, verify_device_token
+from riskengine.scoring.pipeline import (
+    Observation,
+    compute_signals,
+    link_keys,
+    observe,
+    store_context,
+    verify_device_token,
+)
 from riskengine.scoring.policy import Facts
 from riskengine.scoring.reasons import explain
 from riskengine.signals.device_token import TokenCheck
@@ -56,7 +63,7 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
     row["request_hash"] = request_hash
     if "database" not in failures:
         try:
-            _store(runtime, row, _account_fields(req, obs), links, deadline)
+            _store(runtime, row, _account_fields(req, obs), links, deadline, obs, t)
         except IntegrityError:
             stored = _stored(runtime, req.event_id, request_hash, failures) if req.event_id else None
             if stored is not None:
@@ -69,10 +76,13 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
     return response
 
 
-def _store(runtime: Runtime, row: dict, account: dict, links: dict[str, str], deadline: storage.Deadline) -> None:
-    """The assessment, its account and links, durable (committed) before this returns."""
+def _store(runtime: Runtime, row: dict, account: dict, links: dict[str, str], deadline: storage.Deadline,
+           obs: Observation, t: float) -> None:
+    """The assessment, its account and links and the account's baseline, durable (committed)
+    before this returns."""
     with storage.writing(runtime.db, deadline) as conn:
         storage.record(conn, row, account, links)
+        store_context(conn, obs, t)
 
 
 def _read(runtime: Runtime, req, request_hash, signals, links, t,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from riskengine import quantities
-from riskengine.scoring import schema
+from riskengine.scoring import baseline, schema
 from riskengine.scoring.history import History
 from riskengine.scoring.schema import ASSESS, SHARED_WINDOWS
 from riskengine.signals import automation, device_token
@@ -155,8 +155,30 @@ def travel_kmh(previous, ip: IPSignals | None, t: float) -> float | None:
     return quantities.travel_kmh(lat, lon, prev_t, ip.latitude, ip.longitude, t, ip.accuracy_km)
 
 
+def network_type_features(ip: IPSignals | None, h: History | None) -> dict[str, float]:
+    """The kind of network (GeoIP2 Connection-Type / Enterprise) and sharing weighed by it:
+    hundreds of accounts behind a carrier's /24 are normal, a dozen behind a server's are not."""
+    if ip is None:
+        return {}
+    out: dict[str, float] = {}
+    ct, ut = ip.connection_type, ip.user_type
+    if ct is not None or ut is not None:
+        kind = baseline.network_kind(ct, ut, ip.hosting)
+        out.update({"ip_cellular": float(kind == "cellular"), "ip_corporate": float(kind == "corporate"),
+                    "ip_residential_line": float(kind == "residential"),
+                    "ip_user_hosting": float(ut in ("hosting", "content_delivery_network"))})
+    else:
+        kind = "hosting" if ip.hosting else "unknown"
+    counts = h.shared.get("subnet") if h is not None else None
+    if counts is not None:
+        out["subnet_sharing_excess"] = baseline.subnet_sharing_excess(float(counts["24h"]), kind)
+    return out
+
+
 def build_features(event: str, login_outcome: str | None, declared_country: str | None,
-                   org_type: str | None, s: Signals, h: History | None, t: float) -> dict[str, float]:
+                   org_type: str | None, s: Signals, h: History | None, t: float,
+                   baseline_values: dict[str, float] | None = None) -> dict[str, float]:
+    """`baseline_values`: scoring.baseline.baseline_features of the event (None: no storage)."""
     out = event_features(event, login_outcome, declared_country, org_type)
     out.update(email_features(s.email))
     out.update(phone_features(s.phone, s.ip, declared_country))
@@ -164,6 +186,9 @@ def build_features(event: str, login_outcome: str | None, declared_country: str 
     out.update(device_features(s.device))
     out.update(payment_features(s.payment))
     out.update(history_features(h, s.ip, t))
+    out.update(network_type_features(s.ip, h))
+    if baseline_values:
+        out.update(baseline_values)
     return out
 
 

@@ -2,6 +2,7 @@
 replay and the re-scoring job, so every path sees the same features for the same event."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -10,6 +11,8 @@ from sqlalchemy.engine import Connection
 from riskengine import storage
 from riskengine.hashing import Hasher
 from riskengine.schemas import AssessRequest, DeviceIn
+from riskengine.scoring import baseline
+from riskengine.scoring.baseline import AccountBaseline, LoginEvent, NetworkRecent
 from riskengine.scoring.features import Signals, build_features
 from riskengine.scoring.history import History
 from riskengine.signals import device_token
@@ -28,6 +31,17 @@ class Observation:
     history: History | None
     features: dict[str, float]
     deliverable: object = ...      # bool | None once checked; Ellipsis: not checked (off)
+    context: ContextWrite | None = None   # the baseline rows to store with the event
+
+
+@dataclass(frozen=True)
+class ContextWrite:
+    """The account's baseline and the subnet's recent failures after this event, as stored
+    rows (storage.write_login_context); network_data None: the subnet's row is unchanged."""
+    account_id: str
+    account_data: str
+    network_key: str | None
+    network_data: str | None
 
 
 def verify_device_token(req: AssessRequest, key: bytes, now: float) -> tuple[AssessRequest, TokenCheck | None]:
@@ -98,14 +112,59 @@ def counted_email_domain(event: str, s: Signals) -> str | None:
     return e.domain
 
 
+def login_event(req: AssessRequest, s: Signals, links: dict[str, str], t: float) -> LoginEvent:
+    """What the account baseline compares and remembers of one event."""
+    ip, d = s.ip, req.device
+    subnet = baseline.short(links.get("subnet"))
+    anonymizer = None
+    if ip is not None and ip.anonymous is not None:
+        anonymizer = bool(ip.anonymous or ip.vpn or ip.tor or ip.hosting or ip.residential_proxy or ip.public_proxy)
+    return LoginEvent(
+        t=t, login=req.event == "login",
+        outcome=(req.login.outcome if req.login else "success") if req.event == "login" else None,
+        account=_network_account_key(req.account.id, links.get("subnet")),
+        device=baseline.short(links.get("device")), components=baseline.short(links.get("components")),
+        ip=baseline.short(links.get("ip")), subnet=subnet, asn=ip.asn if ip else None,
+        country=ip.country if ip else None, timezone=d.timezone if d else None,
+        latitude=ip.latitude if ip else None, longitude=ip.longitude if ip else None,
+        accuracy_km=ip.accuracy_km if ip else None, anonymizer=anonymizer)
+
+
+def _network_account_key(account_id: str, subnet_key: str | None) -> str | None:
+    """The account as the subnet's row counts it: keyed by the subnet's own keyed hash, so it
+    tells accounts apart on that subnet and links nothing across subnets."""
+    if subnet_key is None:
+        return None
+    return hashlib.blake2b(account_id.encode(), key=subnet_key.encode()[:64], digest_size=8).hexdigest()
+
+
 def observe(conn: Connection | None, req: AssessRequest, s: Signals, links: dict[str, str], t: float) -> Observation:
-    """History (when a connection is given) and features for one event as of time t."""
+    """History and the account baseline (when a connection is given) and features for one
+    event as of time t."""
     h = None
+    account_ctx: AccountBaseline | None = None
+    network_ctx: NetworkRecent | None = None
+    ev = login_event(req, s, links, t)
     if conn is not None:
         h = storage.read_history(
             conn, req.account.id, {k: v for k, v in links.items() if k in storage.LINK_KINDS}, t,
             ip=req.ip, asn=s.ip.asn if s.ip else None, device=links.get("device"), country=links.get("country"),
             email_domain=counted_email_domain(req.event, s))
+        account_row, network_row = storage.read_login_context(conn, req.account.id, links.get("subnet"))
+        account_ctx, network_ctx = AccountBaseline.loads(account_row), NetworkRecent.loads(network_row)
     login_outcome = req.login.outcome if (req.event == "login" and req.login) else None
-    feats = build_features(req.event, login_outcome, req.account.country, req.account.org_type, s, h, t)
-    return Observation(signals=s, links=links, history=h, features=feats)
+    base = None if conn is None else baseline.baseline_features(account_ctx, network_ctx, ev)
+    feats = build_features(req.event, login_outcome, req.account.country, req.account.org_type, s, h, t, base)
+    context = None
+    if conn is not None:
+        after = baseline.advance_network(network_ctx, ev)
+        context = ContextWrite(req.account.id, baseline.advance(account_ctx, ev).dumps(), links.get("subnet"),
+                               None if after is None else after.dumps())
+    return Observation(signals=s, links=links, history=h, features=feats, context=context)
+
+
+def store_context(conn: Connection, obs: Observation, t: float) -> None:
+    """Write the baseline rows the observation computed (with the event, same transaction)."""
+    c = obs.context
+    if c is not None:
+        storage.write_login_context(conn, c.account_id, c.account_data, c.network_key, c.network_data, t)

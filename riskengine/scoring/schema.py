@@ -282,8 +282,59 @@ _DEVICE_TOKEN = (
     _flag("bot_headless", "device", "BotD's bot kind is a headless browser (headless_chrome, phantomjs, "
           "slimerjs...) (NaN: no valid token)", "device.bot", IS_1, 1),
 )
+# The account's own baseline at login (scoring.baseline), and the kind of network (GeoIP2
+# Connection-Type / Enterprise): appended. NaN where the account has no baseline yet, the
+# event lacks the identifier, or no network-type database is configured.
+_BASELINE = (
+    Feature("baseline_successes", "baseline", "Successful events in the account's baseline (capped at 1,000)"),
+    _flag("device_known_account", "baseline", "The device id had a successful event on this account before",
+          "login.new_device", IS_0, -1),
+    Feature("device_successes_account", "baseline", "Successful events from this device on this account "
+            "(capped at 100)", None, None, -1),
+    _flag("device_challenge_passed", "baseline", "A challenge was passed on this device for this account",
+          None, None, -1),
+    Feature("device_challenge_failed", "baseline", "Challenges failed or abandoned on this device for this account",
+            "login.challenge_failed", POSITIVE, 1),
+    _flag("remembered_device", "baseline", "A challenge was passed on this device from this subnet for this "
+          "account (a remembered device)", None, None, -1),
+    _flag("components_known_account", "baseline", "The hardware fingerprint was seen on this account before",
+          None, None, -1),
+    _flag("ip_known_account", "baseline", "The IP address was seen on this account before", None, None, -1),
+    _flag("subnet_known_account", "baseline", "The IP subnet was seen on this account before", None, None, -1),
+    _flag("asn_known_account", "baseline", "The network (ASN) was seen on this account before",
+          "login.new_network", IS_0, -1),
+    _flag("country_known_account", "baseline", "The IP country was seen on this account before", None, None, -1),
+    _flag("timezone_known_account", "baseline", "The device time zone was seen on this account before",
+          None, None, -1),
+    _flag("first_anonymizer_use", "baseline", "An anonymizer or hosting address on an account that never used one",
+          "login.first_anonymizer", IS_1, 1),
+    Feature("hours_since_last_success", "baseline", "Hours since the account's last successful event"),
+    Feature("km_from_last_success", "baseline", "Distance from the place of the last successful event (km)"),
+    Feature("kmh_from_last_success", "baseline", "Speed implied by the last successful event and this one (km/h)",
+            "login.impossible_travel", at_least(900), 1),
+    Feature("hour_typicality", "baseline", "Share of the account's successful events within an hour of this "
+            "hour of day (UTC; NaN below 5 events)", "login.unusual_hour", When("<", 0.02), -1),
+    Feature("failures_other_networks_1h", "baseline", "Failed logins on this account from other subnets in the "
+            "last hour", "login.credential_stuffing", POSITIVE, 1),
+    Feature("failures_same_network_1h", "baseline", "Failed logins on this account from this subnet in the last "
+            "hour"),
+    Feature("subnet_failed_accounts_1h", "baseline", "Other accounts with failed logins from this subnet in the "
+            "last hour", "login.spray_source", at_least(3), 1),
+    Feature("subnet_failed_accounts_24h", "baseline", "Other accounts with failed logins from this subnet in the "
+            "last 24 hours", "login.spray_source", at_least(5), 1),
+)
+_NETWORK_TYPE = (
+    _flag("ip_cellular", "ip", "GeoIP2 Connection-Type or Enterprise says cellular"),
+    _flag("ip_corporate", "ip", "GeoIP2 says a corporate, business, university or government network"),
+    _flag("ip_residential_line", "ip", "GeoIP2 says a residential line (Cable/DSL, satellite, user type "
+          "residential)"),
+    _flag("ip_user_hosting", "ip", "GeoIP2 Enterprise's user type is hosting", "ip.hosting_provider", IS_1, 1),
+    Feature("subnet_sharing_excess", "sharing", "log2 of (accounts on the subnet in 24 hours + 1) over (the usual "
+            "number for its kind of network + 1): 200 on a cellular /24 is 0, 12 on a hosting /24 is +2.4",
+            "subnet.shared", at_least(2), 1),
+)
 ASSESS = Schema("assess", _EVENT + _EMAIL + _PHONE + _IP + _DEVICE + _PAYMENT + _SHARING + _HISTORY
-                + _AUTOMATION_KINDS + _EMAIL_DOMAIN + _DEVICE_TOKEN)
+                + _AUTOMATION_KINDS + _EMAIL_DOMAIN + _DEVICE_TOKEN + _BASELINE + _NETWORK_TYPE)
 
 
 # --------------------------------------------------------------------------- active model
@@ -429,6 +480,14 @@ REASONS: dict[str, Reason] = _reasons(
     ("login.new_device", "Login from a device never seen on this account"),
     ("login.new_country", "Login from a country never seen on this account ({ip_country})"),
     ("login.impossible_travel", "Travel from the previous login at {travel_kmh:.0f} km/h"),
+    ("login.challenge_failed", "{device_challenge_failed:.0f} challenges failed or abandoned on this device"),
+    ("login.new_network", "Login from a network (ASN) never seen on this account ({ip_org})"),
+    ("login.first_anonymizer", "First use of an anonymizer or hosting address on this account ({ip_org})"),
+    ("login.unusual_hour", "Unusual hour of day for this account"),
+    ("login.credential_stuffing", "{failures_other_networks_1h:.0f} failed logins on this account from other "
+                                  "networks in the last hour"),
+    ("login.spray_source", "Failed logins on {subnet_failed_accounts_24h:.0f} other accounts from this subnet in "
+                           "24 hours"),
     ("account.many_devices", "{devices_per_account_30d:.0f} devices used on this account in 30 days"),
     ("account.many_countries", "Used from {countries_per_account_30d:.0f} countries in 30 days"),
     # A first event has no age yet: the model's account_known == 0 speaks, the age is NaN.

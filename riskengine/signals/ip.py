@@ -38,26 +38,36 @@ _ANON_FLAGS = {
 }
 
 
-class GeoIPReaders:
-    """Holds up to three maxminddb readers (MODE_AUTO): City-or-Country, ASN, Anonymous-IP.
-    Any may be None. Readers are thread-safe for lookups, so one instance serves a process."""
+# The database type (metadata) each optional network-type reader must hold.
+EXPECTED_TYPES = {"connection_type": "GeoIP2-Connection-Type", "enterprise": "GeoIP2-Enterprise"}
 
-    def __init__(self, city=None, asn=None, anonymous=None):
+
+class GeoIPReaders:
+    """Holds up to five maxminddb readers (MODE_AUTO): City-or-Country, ASN, Anonymous-IP,
+    Connection-Type, Enterprise. Any may be None. Readers are thread-safe for lookups, so one
+    instance serves a process."""
+
+    def __init__(self, city=None, asn=None, anonymous=None, connection_type=None, enterprise=None):
         self.city = city
         self.asn = asn
         self.anonymous = anonymous
+        self.connection_type = connection_type
+        self.enterprise = enterprise
         # Looking an IPv6 address up in an IPv4-only database raises; it simply has no
         # record there, so remember which readers to skip for IPv6.
-        self._v4_only = {
-            id(r) for r in (city, asn, anonymous) if r is not None and r.metadata().ip_version == 4
-        }
+        self._v4_only = {id(r) for r in self._all() if r.metadata().ip_version == 4}
+
+    def _all(self) -> list:
+        return [r for r in (self.city, self.asn, self.anonymous, self.connection_type, self.enterprise)
+                if r is not None]
 
     @classmethod
-    def open(cls, city_path: str | None, asn_path: str | None, anonymous_path: str | None) -> GeoIPReaders:
+    def open(cls, city_path: str | None, asn_path: str | None, anonymous_path: str | None,
+             connection_type_path: str | None = None, enterprise_path: str | None = None) -> GeoIPReaders:
         opened: list[Any] = []
         try:
             readers = []
-            for path in (city_path, asn_path, anonymous_path):
+            for path in (city_path, asn_path, anonymous_path, connection_type_path, enterprise_path):
                 reader = maxminddb.open_database(path, maxminddb.MODE_AUTO) if path else None
                 if reader is not None:
                     opened.append(reader)
@@ -68,10 +78,20 @@ class GeoIPReaders:
                 reader.close()
             raise
 
+    def wrong_types(self) -> list[tuple[str, str]]:
+        """(reader, its database type) of network-type readers holding another kind of file
+        (a City file given as Connection-Type would silently answer nothing)."""
+        out = []
+        for name, expected in EXPECTED_TYPES.items():
+            reader = getattr(self, name)
+            found = reader.metadata().database_type if reader is not None else expected
+            if expected not in found:
+                out.append((name, found))
+        return out
+
     def close(self) -> None:
-        for reader in (self.city, self.asn, self.anonymous):
-            if reader is not None:
-                reader.close()
+        for reader in self._all():
+            reader.close()
 
     def lookup(self, reader, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> dict | None:
         if addr.version == 6 and id(reader) in self._v4_only:
@@ -97,6 +117,8 @@ class IPSignals:
     tor: bool | None
     residential_proxy: bool | None
     public_proxy: bool | None
+    connection_type: str | None = None     # GeoIP2-Connection-Type (or Enterprise traits.connection_type)
+    user_type: str | None = None           # GeoIP2-Enterprise traits.user_type
 
     def as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__slots__}   # flat: not asdict's deep copy of each value
@@ -213,7 +235,8 @@ def ip_signals(ip: str, readers: GeoIPReaders | None) -> IPSignals:
     located = linking_address(addr)     # = located_address(ip), without parsing twice
 
     geo: dict[str, Any] = dict.fromkeys(
-        ("country", "latitude", "longitude", "accuracy_km", "timezone", "asn", "as_org"))
+        ("country", "latitude", "longitude", "accuracy_km", "timezone", "asn", "as_org", "connection_type",
+         "user_type"))
     geo.update(dict.fromkeys(_ANON_FLAGS))
     if readers is not None:
         if readers.city is not None:
@@ -226,7 +249,23 @@ def ip_signals(ip: str, readers: GeoIPReaders | None) -> IPSignals:
             # Configured but no record means "not anonymous" (the file lists what it knows).
             rec = readers.lookup(readers.anonymous, located) or {}
             geo.update({name: bool(rec.get(key)) for name, key in _ANON_FLAGS.items()})
+        geo.update(network_type(readers, located))
     return IPSignals(version=addr.version, private=is_private(addr), subnet=_subnet(located), **geo)
+
+
+def network_type(readers: GeoIPReaders, addr: Address) -> dict[str, str | None]:
+    """connection_type (Connection-Type's, else Enterprise's traits.connection_type) and
+    user_type (Enterprise's traits.user_type), as the files spell them; None when no file is
+    configured or it has no record for the address (contract v1.1, "Network type")."""
+    out: dict[str, str | None] = {}
+    if readers.enterprise is not None:
+        traits = (readers.lookup(readers.enterprise, addr) or {}).get("traits") or {}
+        out["user_type"] = traits.get("user_type")
+        out["connection_type"] = traits.get("connection_type")
+    if readers.connection_type is not None:
+        ct = (readers.lookup(readers.connection_type, addr) or {}).get("connection_type")
+        out["connection_type"] = ct or out.get("connection_type")
+    return out
 
 
 def _city_fields(rec: dict | None) -> dict[str, Any]:

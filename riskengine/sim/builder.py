@@ -11,6 +11,7 @@ from riskengine.quantities import utc_offset_seconds
 from riskengine.sim.collector import token_for
 from riskengine.sim.geo import City, Geo, get_geo
 from riskengine.sim.identity import SimDevice
+from riskengine.sim.params import WorldParams
 from riskengine.sim.rand import Rand, Weighted
 
 UTC = UTC
@@ -32,6 +33,7 @@ class SimEvent:
     campaign: str           # "legit" or the attack kind
     campaign_id: str        # "legit" or an instance id such as "bulk_farm-3"
     segment: str            # finer kind (legit hard-case segment, attack sub-variant)
+    challenge: str | None = None   # how a login challenge after this event ended (passed, failed, abandoned)
 
 
 @dataclass(eq=False)
@@ -165,11 +167,12 @@ class Clock:
 # ---------------------------------------------------------------------------------------
 
 STREAMS = ("ids", "legit", "legit_logins", "pools", "bulk_farm", "alias_farm", "antidetect_farm", "hydra",
-           "ato", "password_spray", "final")
+           "ato", "password_spray", "final", "variation", "challenges")   # new streams go last: the others stay
 
 
 class Builder:
-    def __init__(self, seed: int, accounts: int, days: int, start: datetime, attack_share: float):
+    def __init__(self, seed: int, accounts: int, days: int, start: datetime, attack_share: float,
+                 params: WorldParams | None = None):
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
         start = start.astimezone(UTC).replace(microsecond=0)
@@ -177,7 +180,8 @@ class Builder:
         self.n_legit = accounts
         self.days = days
         self.start = start
-        self.attack_share = attack_share
+        self.params = params or WorldParams(attack_share=attack_share)
+        self.attack_share = self.params.attack_share
         self.geo = get_geo()
         self.clock = Clock(start, days)
         self.rs = Rand.streams(seed, STREAMS)
@@ -223,7 +227,7 @@ class Builder:
     def emit(self, ts: float, event: str, acct: SimAccount, ip: str, device: SimDevice | None, *,
              fraud: bool, campaign: str, campaign_id: str, segment: str, account_block: dict | None = None,
              tz: str | None = None, payment: dict | None = None, login: tuple[str, str] | None = None,
-             device_body: dict | None = None) -> bool:
+             device_body: dict | None = None, challenge: str | None = None) -> bool:
         ts = int(ts)
         if ts < self.clock.t0 or ts >= self.clock.t1:
             return False
@@ -238,7 +242,7 @@ class Builder:
         block = account_block if account_block is not None else dict(acct.profile)
         self.raw.append((ts, len(self.raw), event, block, ip, device_body, payment,
                          {"outcome": login[0], "method": login[1]} if login else None,
-                         fraud, campaign, campaign_id, segment))
+                         fraud, campaign, campaign_id, segment, challenge))
         acct.sessions.append((ts, ip, device.id if device is not None and device.id else None, fraud))
         if login and login[0] == "success" and fraud and not acct.fraud and acct.compromised_at is None:
             acct.compromised_at = datetime.fromtimestamp(ts, tz=UTC)
@@ -264,7 +268,7 @@ class Builder:
         seen: set[str] = set()
         events: list[SimEvent] = []
         fmt = "%Y-%m-%dT%H:%M:%SZ"
-        for (ts, _, event, block, ip, device, payment, login, fraud, campaign, cid, seg) in self.raw:
+        for (ts, _, event, block, ip, device, payment, login, fraud, campaign, cid, seg, challenge) in self.raw:
             eid = "evt_" + r.hex(20)
             while eid in seen:
                 eid = "evt_" + r.hex(20)
@@ -277,7 +281,7 @@ class Builder:
                 body["payment"] = payment
             if login is not None:
                 body["login"] = login
-            events.append(SimEvent(datetime.fromtimestamp(ts, tz=UTC), body, fraud, campaign, cid, seg))
+            events.append(SimEvent(datetime.fromtimestamp(ts, tz=UTC), body, fraud, campaign, cid, seg, challenge))
         self.accounts.sort(key=lambda a: (a.created_at, a.id))
         return World(seed=self.seed, start=self.start, days=self.days, events=events, accounts=self.accounts,
                      campaigns=sorted(self.campaigns, key=lambda c: (c.start, c.id)), geo=self.geo)

@@ -18,6 +18,7 @@ from riskengine.sim import identity as idt
 from riskengine.sim.builder import UTC, WORK_HOURS, Builder, CampaignInfo, SimAccount
 from riskengine.sim.geo import COUNTRIES, SimNetwork
 from riskengine.sim.identity import SimDevice
+from riskengine.sim.params import WorldParams
 from riskengine.sim.rand import Rand, Weighted
 
 SIGNUP_KIND_SHARE = {"bulk_farm": 0.30, "alias_farm": 0.15, "antidetect_farm": 0.25, "hydra": 0.30}
@@ -46,6 +47,10 @@ class Campaigns:
             pr.shuffle(nums)
             self.sms[cc] = nums
         self.legit = [a for a in b.accounts if not a.fraud]
+        self.p = b.params
+        self.rv = b.rs["variation"]
+        self.rc = b.rs["challenges"]
+        self.varied = b.params != WorldParams(attack_share=b.params.attack_share)
 
     # -- helpers --------------------------------------------------------------------------------
     def window(self, r: Rand, duration: float, lo: float = 0.02, hi: float = 0.98) -> int:
@@ -106,10 +111,15 @@ class Campaigns:
             for i, size in enumerate(self.split(r, n_kind, parts)):
                 fn(r, f"{kind}-{i + 1}", size)
         r = self.b.rs["ato"]
-        for i in range(3 + (self.b.n_legit >= 3000)):
-            self.ato(r, f"ato-{i + 1}", "ato_stuffing" if i % 3 != 1 else "ato_targeted")
+        n_ato = self.p.ato_campaigns or 3 + (self.b.n_legit >= 3000)
+        for i in range(n_ato):
+            if self.varied:
+                variant = "ato_targeted" if self.rv.random() < self.p.ato_targeted_share else "ato_stuffing"
+            else:
+                variant = "ato_stuffing" if i % 3 != 1 else "ato_targeted"
+            self.ato(r, f"ato-{i + 1}", variant)
         r = self.b.rs["password_spray"]
-        for i in range(3):
+        for i in range(self.p.spray_campaigns):
             self.password_spray(r, f"password_spray-{i + 1}")
 
     # -- bulk farm --------------------------------------------------------------------------------
@@ -449,7 +459,9 @@ class Campaigns:
                     else:
                         dev = idt.browser_device(r, "desktop", vc, r.choice((op_tz, "UTC", COUNTRIES[vc].primary_tz)),
                                                  ("en-US", "en"), hw_label=f"noise:{r.hex(10)}")
-                    ip = r.choice(resi).host(r) if r.random() < 0.6 else r.choice(hosting).host(r)
+                    if self.p.ato_local_tz_p > 0 and self.rv.random() < self.p.ato_local_tz_p:
+                        dev.timezone = COUNTRIES[vc].primary_tz
+                    ip = r.choice(resi).host(r) if r.random() < self.p.ato_resi_share else r.choice(hosting).host(r)
                     return ip, dev
                 infra = fresh_infra
                 attempts = r.integers(1, 4)
@@ -461,6 +473,8 @@ class Campaigns:
                     net = r.choice(hosting)
                 else:  # careful: a residential proxy in the victim's own country
                     net = r.choice(geo.resi_proxy_subnets([vc]))
+                    if self.p.ato_foreign_resi_p > 0 and self.rv.random() < self.p.ato_foreign_resi_p:
+                        net = self.rv.choice([s for s in geo.resi_proxy_subnets() if s.country != vc])
                 mism = r.random() > q
                 dev0 = idt.browser_device(r, "desktop", vc, op_tz if mism else COUNTRIES[vc].primary_tz,
                                           op_langs if mism else COUNTRIES[vc].locale_choice.pick(r),
@@ -476,7 +490,8 @@ class Campaigns:
                 last = j == attempts - 1
                 outcome = "success" if (last and knows) else "failure"
                 b.emit(t, "login", v, ip, dev, fraud=True, campaign="ato", campaign_id=cid, segment=variant,
-                       account_block=b.login_block(r, v), login=(outcome, "password"))
+                       account_block=b.login_block(r, v), login=(outcome, "password"),
+                       challenge=self.ato_challenge() if outcome == "success" else None)
                 t += int(r.uniform(5, 90)) if stuffing else int(r.uniform(30, 1800))
                 if stuffing:
                     ip, dev = infra()
@@ -488,6 +503,12 @@ class Campaigns:
                            account_block=b.login_block(r, v), login=("success", "password"))
         self.record(cid, "ato", variant, t0, t0 + int(dur), len(victims), ev0, op,
                     sorted(set(v.country for v in victims)), q)
+
+    def ato_challenge(self) -> str | None:
+        """A takeover's successful login challenged: the attacker fails it or walks away."""
+        if self.rc.random() >= self.p.challenge_ato_p:
+            return None
+        return "failed" if self.rc.random() < 0.6 else "abandoned"
 
     # -- password spray ----------------------------------------------------------------------------------
     def password_spray(self, r: Rand, cid: str) -> None:

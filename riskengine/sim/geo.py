@@ -268,6 +268,16 @@ TOR = "tor"                   # Tor exit relays
 PUBLIC_PROXY = "public_proxy"  # open proxies inside a hosting range
 RESI_PROXY = "resi_proxy"     # residential/mobile proxy exits: a /24 inside an ISP/carrier block
 
+# What MaxMind's GeoIP2-Connection-Type and GeoIP2-Enterprise say of each kind of network:
+# (connection_type, traits.user_type). Datacenters are "Corporate" lines with user type
+# hosting; a residential-proxy exit looks like the home or phone line it runs on (its parent).
+NETWORK_TYPES = {
+    RESIDENTIAL: ("Cable/DSL", "residential"), MOBILE: ("Cellular", "cellular"),
+    CAMPUS: ("Corporate", "university"), OFFICE: ("Corporate", "business"),
+    HOSTING: ("Corporate", "hosting"), VPN: ("Corporate", "hosting"), TOR: ("Corporate", "hosting"),
+    PUBLIC_PROXY: ("Corporate", "hosting"),
+}
+
 ANON_FLAGS = ("is_anonymous", "is_anonymous_vpn", "is_hosting_provider", "is_tor_exit_node",
               "is_public_proxy", "is_residential_proxy")
 
@@ -326,6 +336,12 @@ class SimNetwork:
         p = int(ipaddress.IPv6Address(prefix)) >> 64 << 64
         iid = (int(rand.random() * (1 << 52)) << 12) | int(rand.random() * 4096)
         return str(ipaddress.IPv6Address(p | (iid or 1)))
+
+    def network_type(self) -> tuple[str, str]:
+        """(connection_type, user_type) as the GeoIP2 files say (NETWORK_TYPES)."""
+        if self.kind == RESI_PROXY:
+            return _parent_block(self).network_type()
+        return NETWORK_TYPES[self.kind]
 
     def city_record(self) -> dict:
         c = self.city
@@ -706,7 +722,8 @@ class Geo:
 
     # -- GeoIP files --------------------------------------------------------------------
     def write_geoip(self, directory: str | Path) -> dict[str, Path]:
-        """Write city.mmdb, asn.mmdb and anonymous.mmdb into ``directory``."""
+        """Write city.mmdb, asn.mmdb, anonymous.mmdb, connection_type.mmdb and enterprise.mmdb
+        (traits.user_type and connection_type only) into ``directory``."""
         from mmdb_writer import MmdbU16, MmdbU32, MMDBWriter
         from netaddr import IPSet
 
@@ -716,6 +733,8 @@ class Geo:
         city_w = MMDBWriter(6, "GeoIP2-City", languages=["en"], description=desc, ipv4_compatible=True)
         asn_w = MMDBWriter(6, "GeoLite2-ASN", languages=["en"], description=desc, ipv4_compatible=True)
         anon_w = MMDBWriter(6, "GeoIP2-Anonymous-IP", languages=["en"], description=desc, ipv4_compatible=True)
+        conn_w = MMDBWriter(6, "GeoIP2-Connection-Type", languages=["en"], description=desc, ipv4_compatible=True)
+        ent_w = MMDBWriter(6, "GeoIP2-Enterprise", languages=["en"], description=desc, ipv4_compatible=True)
 
         def u(rec):  # geoname ids and accuracy radius with MaxMind's integer types
             out = {}
@@ -736,11 +755,20 @@ class Geo:
                 city_w.insert_network(ipset, u(n.city_record()))
                 asn_w.insert_network(ipset, {"autonomous_system_number": MmdbU32(n.asn),
                                              "autonomous_system_organization": n.org})
+        # parents first so the subnets inside them override (sorted by prefix length)
+        for n in sorted(self.networks, key=lambda n: (n.version, n.network.prefixlen)):
+            connection_type, user_type = n.network_type()
+            conn_w.insert_network(IPSet([str(n.network)]), {"connection_type": connection_type})
+            ent_w.insert_network(IPSet([str(n.network)]), {"traits": {"connection_type": connection_type,
+                                                                       "user_type": user_type}})
         # parents first so flagged subnets override (sorted by prefix length)
         for n in sorted((n for n in self.networks if n.anonymous), key=lambda n: (n.version, n.network.prefixlen)):
             anon_w.insert_network(IPSet([str(n.network)]), {k: True for k in ANON_FLAGS if n.anonymous.get(k)})
         paths = {"city": directory / "city.mmdb", "asn": directory / "asn.mmdb",
-                 "anonymous": directory / "anonymous.mmdb"}
+                 "anonymous": directory / "anonymous.mmdb", "connection_type": directory / "connection_type.mmdb",
+                 "enterprise": directory / "enterprise.mmdb"}
+        conn_w.to_db_file(str(paths["connection_type"]))
+        ent_w.to_db_file(str(paths["enterprise"]))
         city_w.to_db_file(str(paths["city"]))
         asn_w.to_db_file(str(paths["asn"]))
         anon_w.to_db_file(str(paths["anonymous"]))

@@ -550,7 +550,7 @@ def _collector_gaps(rand: Rand, kind: str) -> tuple[frozenset, frozenset]:
 
 
 def browser_device(rand: Rand, kind: str, country: str, tz: str, languages: tuple[str, ...],
-                   browser_kind: str | None = None, hw_label: str | None = None) -> SimDevice:
+                   browser_kind: str | None = None, hw_label: str | None = None, hw_skew: float = 2.2) -> SimDevice:
     """A real person's browser on a desktop/phone/tablet."""
     if browser_kind is None:
         if kind == "phone":
@@ -578,7 +578,7 @@ def browser_device(rand: Rand, kind: str, country: str, tz: str, languages: tupl
         hw, screen = "windows", DESKTOP_SCREENS.pick(rand)
     if hw_label is None:
         # popular hardware is shared by many people: skewed class index
-        hw_label = f"{hw}:{rand.skewed_index(HW_CLASSES[hw], 2.2)}"
+        hw_label = f"{hw}:{rand.skewed_index(HW_CLASSES[hw], hw_skew)}"
     omit, nulls = _collector_gaps(rand, kind)
     return SimDevice(new_device_id(rand), kind, browser_kind, ua, platform, browser, os_, screen, tz,
                      tuple(languages), False, hw_hash(hw_label), omit, nulls)

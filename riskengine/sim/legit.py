@@ -8,17 +8,19 @@ from riskengine.sim import identity as idt
 from riskengine.sim.builder import HUMAN_HOURS, LEGIT, WORK_HOURS, Builder, SimAccount
 from riskengine.sim.geo import COUNTRIES, LEGIT_COUNTRIES, RESTRICTED, City, SimNetwork, Site
 from riskengine.sim.identity import SimDevice
+from riskengine.sim.params import WorldParams
 from riskengine.sim.rand import Rand, Weighted
 
 # ---------------------------------------------------------------------------------------
 # Legitimate population
 # ---------------------------------------------------------------------------------------
 
-LEGIT_SEGMENTS = Weighted([
+LEGIT_SEGMENT_WEIGHTS = [
     ("regular", 0.60), ("cgnat_mobile", 0.10), ("vpn_user", 0.06), ("campus_nat", 0.04),
     ("office_nat", 0.035), ("family_shared_device", 0.02), ("traveller", 0.04), ("expat", 0.03),
     ("developer", 0.02), ("alias_user", 0.015), ("privacy_tor", 0.004),
-])
+]
+LEGIT_SEGMENTS = Weighted(LEGIT_SEGMENT_WEIGHTS)
 EXPAT_ORIGINS = {
     "US": ["IN", "CN", "KR", "BR", "NG", "RU", "IR", "PL"], "GB": ["IN", "PL", "NG", "FR", "DE", "BR"],
     "DE": ["PL", "RU", "IR", "FR", "BR"], "FR": ["DE", "BR", "PL"], "NL": ["ID", "PL", "DE", "IN"],
@@ -39,12 +41,36 @@ class _LoginCommon(TypedDict):
     tz: str | None
 
 
+_SEGMENT_PARAMS = {"cgnat_mobile": "cgnat_share", "vpn_user": "vpn_share", "campus_nat": "campus_share",
+                   "office_nat": "office_share", "traveller": "travel_share", "expat": "expat_share",
+                   "family_shared_device": "family_share", "developer": "developer_share"}
+
+
+def _segments(p: WorldParams) -> Weighted:
+    if all(getattr(p, name) == 1.0 for name in _SEGMENT_PARAMS.values()):
+        return LEGIT_SEGMENTS           # the default world draws exactly as it always did
+    return Weighted([(seg, w * (getattr(p, _SEGMENT_PARAMS[seg]) if seg in _SEGMENT_PARAMS else 1.0))
+                     for seg, w in LEGIT_SEGMENT_WEIGHTS])
+
+
+def _nat_address(net: SimNetwork, r: Rand, share: float) -> str:
+    """An address of the network's NAT pool, using only `share` of the pool (crowding)."""
+    if share >= 1.0 or not net.nat_pool:
+        return net.address(r)
+    pool = net.nat_pool[:max(1, round(len(net.nat_pool) * share))]
+    return r.choice(pool)
+
+
 class LegitPopulation:
     def __init__(self, b: Builder):
         self.b = b
         self.r = b.rs["legit"]
         self.rl = b.rs["legit_logins"]
         self.geo = b.geo
+        self.p = b.params
+        self.rv = b.rs["variation"]      # draws that only a varied parameter needs
+        self.rc = b.rs["challenges"]
+        self.segments = _segments(b.params)
 
     # -- network helpers --------------------------------------------------------------------
     def home_network(self, r: Rand, city: City) -> SimNetwork:
@@ -66,7 +92,7 @@ class LegitPopulation:
         r = self.r
         made = 0
         while made < self.b.n_legit:
-            seg = LEGIT_SEGMENTS.pick(r)
+            seg = self.segments.pick(r)
             left = self.b.n_legit - made
             if seg == "family_shared_device":
                 made += self.family(r, min(left, r.integers(2, 5)))
@@ -138,17 +164,17 @@ class LegitPopulation:
         if seg == "privacy_tor":
             devs.append(idt.tor_device(r))
             if r.random() < 0.7:
-                devs.append(idt.browser_device(r, "phone", country, tz, langs))
+                devs.append(idt.browser_device(r, "phone", country, tz, langs, hw_skew=self.p.hw_skew))
             return devs
         if seg == "cgnat_mobile" or r.random() < 0.88:
             # a fifth of phone users come through the service's native app, not a browser
             phone = (idt.app_device(r, country, tz, langs) if r.random() < 0.2
-                     else idt.browser_device(r, "phone", country, tz, langs))
+                     else idt.browser_device(r, "phone", country, tz, langs, hw_skew=self.p.hw_skew))
             devs.append(phone)
         if seg != "cgnat_mobile" and (not devs or r.random() < (0.9 if seg in ("developer", "office_nat") else 0.62)):
-            devs.insert(0, idt.browser_device(r, "desktop", country, tz, langs))
+            devs.insert(0, idt.browser_device(r, "desktop", country, tz, langs, hw_skew=self.p.hw_skew))
         if seg != "cgnat_mobile" and r.random() < 0.08:
-            devs.append(idt.browser_device(r, "tablet", country, tz, langs))
+            devs.append(idt.browser_device(r, "tablet", country, tz, langs, hw_skew=self.p.hw_skew))
         return devs
 
     def base_state(self, r: Rand, seg: str, city: City) -> dict:
@@ -184,7 +210,7 @@ class LegitPopulation:
         person = idt.person(r, home_country)
         locale = COUNTRIES[home_country].locale_choice.pick(r)
         tz = city.tz
-        if seg == "expat" and r.random() < 0.45:
+        if seg == "expat" and r.random() < self.p.expat_home_tz_p:
             tz = COUNTRIES[home_country].primary_tz  # laptop still on home time
         phone_country = origin if (seg == "expat" and r.random() < 0.4) else country
         profile = self.make_profile(r, person, country if (seg != "expat" or r.random() < 0.6) else home_country,
@@ -198,6 +224,7 @@ class LegitPopulation:
         acct = self.b.add_account(fraud=False, campaign=LEGIT, campaign_id=LEGIT, segment=seg, country=country,
                                   created_ts=ts, profile=profile, devices=devices, payment=payment, home_city=city)
         acct.state.update(self.base_state(r, seg, city))
+        self.vary(acct)
         acct.state["site"] = site
         if seg == "vpn_user":
             prov = VPN_PROVIDER_PREF.pick(r)
@@ -216,6 +243,14 @@ class LegitPopulation:
         self.signup(r, acct)
         self.logins(acct)
         return acct
+
+    def vary(self, acct: SimAccount) -> None:
+        """The varied parameters' share of an account's habits (their own stream)."""
+        st, p = acct.state, self.p
+        if p.heavy_user_share > 0 and self.rv.random() < p.heavy_user_share:
+            st["rate"] = self.rv.uniform(4.0, 12.0)
+        if p.fail_p_scale != 1.0:
+            st["fail_p"] = min(0.5, st["fail_p"] * p.fail_p_scale)
 
     def pick_site(self, r: Rand, seg: str) -> Site:
         sites = self.geo.campuses if seg == "campus_nat" else self.geo.offices
@@ -240,11 +275,11 @@ class LegitPopulation:
         if not devs:
             return None
         # ~3% of sessions come from a device whose storage was cleared: new id, same hardware
-        if r.random() < 0.03:
+        if r.random() < self.p.device_reset_p:
             i = r.integers(0, len(devs))
             devs[i] = devs[i].reset_id(r)
         shared = acct.state.get("shared_device")
-        if shared is not None and prefer == "home" and r.random() < 0.6:
+        if shared is not None and prefer == "home" and r.random() < self.p.family_shared_p:
             return shared
         if prefer == "phone":
             phones = [d for d in devs if d.kind == "phone"]
@@ -272,7 +307,7 @@ class LegitPopulation:
             x = r.random() * 0.9
         elif seg == "campus_nat" or seg == "office_nat":
             if x < (0.8 if signup else 0.5):
-                return (st["site"].network.address(r),
+                return (_nat_address(st["site"].network, r, self.p.site_pool_share),
                         self._pick_device(r, acct, "desktop" if seg == "office_nat" else "any"), None)
             x = r.random() * 0.9
         elif seg == "developer":
@@ -296,7 +331,7 @@ class LegitPopulation:
             if st.get("mobile_v6") and r.random() < 0.5:
                 ip = st["mobile"].v6.host_in_prefix(st["mobile_v6"], r)
             else:
-                ip = st["mobile"].address(r)
+                ip = _nat_address(st["mobile"], r, self.p.cgnat_pool_share)
             return ip, self._pick_device(r, acct, "phone"), None
         assert acct.home_city is not None  # every legitimate account is given its home city
         other = self.home_network(r, acct.home_city)
@@ -380,7 +415,16 @@ class LegitPopulation:
             if r.random() < 0.08:  # gave up (or reset the password by email later)
                 return
         self.b.emit(ts, "login", acct, ip, dev, account_block=self.b.login_block(r, acct),
-                    login=("success", method), **common)
+                    login=("success", method), challenge=self.challenge(acct, dev), **common)
+
+    def challenge(self, acct: SimAccount, dev: SimDevice | None) -> str | None:
+        """A login from a device the account never used is sometimes challenged; its owner
+        nearly always passes (its own stream: the world's other draws stay as they were)."""
+        if dev is None or not dev.id or any(d == dev.id for _, _, d, _ in acct.sessions):
+            return None
+        if self.rc.random() >= self.p.challenge_new_device_p:
+            return None
+        return "passed" if self.rc.random() < 0.93 else "abandoned"
 
     # -- groups ---------------------------------------------------------------------------------
     def family(self, r: Rand, size: int) -> int:
@@ -388,7 +432,8 @@ class LegitPopulation:
         city = COUNTRIES[country].resident_cities.pick(r)
         last = idt.person(r, country).last
         locale = COUNTRIES[country].locale_choice.pick(r)
-        shared = idt.browser_device(r, "tablet" if r.random() < 0.4 else "desktop", country, city.tz, locale)
+        shared = idt.browser_device(r, "tablet" if r.random() < 0.4 else "desktop", country, city.tz, locale,
+                                    hw_skew=self.p.hw_skew)
         base = None
         family_card = idt.card(r, country) if r.random() < 0.35 else None
         first_ts = self.signup_ts(r, city.tz)
@@ -401,7 +446,7 @@ class LegitPopulation:
                 profile["phone"] = family_phone
             devices = [shared]
             if i < 2 or r.random() < 0.5:
-                devices.append(idt.browser_device(r, "phone", country, city.tz, locale))
+                devices.append(idt.browser_device(r, "phone", country, city.tz, locale, hw_skew=self.p.hw_skew))
             payment = None
             if family_card is not None and r.random() < 0.6:
                 payment = dict(family_card)
@@ -417,6 +462,7 @@ class LegitPopulation:
             st.update(home=base["home"], home_ip=base["home_ip"], home_v6=base["home_v6"], has_home=True,
                       shared_device=shared)
             acct.state.update(st)
+            self.vary(acct)
             if r.random() < 0.7:
                 self.signup(r, acct, ip=base["home_ip"], device=shared)
             else:
@@ -447,6 +493,7 @@ class LegitPopulation:
                                       country=country, created_ts=t_start + int(r.uniform(0, 5400)),
                                       profile=profile, devices=own, payment=None, home_city=city)
             acct.state.update(self.base_state(r, "campus_nat", city))
+            self.vary(acct)
             acct.state["site"] = site
             acct.state["cohort"] = True
             self.signup(r, acct, ip=site.network.address(r), device=lab[i])

@@ -5,6 +5,7 @@ challenges), usage, keys, rescore (the job's bulk reads and writes), tables, mig
 Nothing outside storage/ holds SQL. Callers import what they use from here; the names below are the
 storage layer's public surface. deadline: one budget for a request's database waits."""
 
+from riskengine.storage.account_context import read_account_context, read_login_context, write_login_context
 from riskengine.storage.assessments import (
     ACCOUNT_FIELDS,
     account_exists,
@@ -12,6 +13,7 @@ from riskengine.storage.assessments import (
     add_challenge_outcome,
     add_label,
     assessment_exists,
+    challenge_subject,
     find_by_event_id,
     record,
 )
@@ -78,12 +80,13 @@ __all__ = [
     "LINK_KINDS", "LINK_PARAMS", "PENDING",
     "RESCORE_COLUMNS", "SHARE_CAP", "STRONG_KINDS", "StorageError", "USAGE_COLUMNS", "WINDOWS", "WriteBusy",
     "account_exists", "account_states", "account_view", "active_accounts", "add_challenge_outcome", "add_label",
-    "alone", "assessment_exists", "bulk_checkpoints", "chunked", "current", "delete_pending_links", "done_in_run",
-    "driver",
+    "alone", "assessment_exists", "bulk_checkpoints", "challenge_subject", "chunked", "current",
+    "delete_pending_links", "done_in_run", "driver",
     "find_by_event_id", "finish_run", "insert_key", "insert_many", "insert_usage", "key_by_hash",
     "latest_event_features", "latest_labels", "least_greatest", "link_rows", "linked_accounts", "list_keys",
-    "make_engine", "one_line", "optimize", "pending_links", "ping", "read_history", "record", "revoke_key",
-    "start_checkpointer", "start_run",
+    "make_engine", "one_line", "optimize", "pending_links", "ping", "read_account_context", "read_history",
+    "read_login_context", "record", "revoke_key", "start_checkpointer", "start_run",
     "stored_batch", "claim_batch",
-    "unfinished_run", "upsert_links", "usage_fingerprints", "usage_window", "within", "write_rescores", "writing",
+    "unfinished_run", "upsert_links", "usage_fingerprints", "usage_window", "within",
+    "write_login_context", "write_rescores", "writing",
 ]

@@ -115,6 +115,19 @@ def add_challenge_outcome(conn: Connection, assessment_id: str, outcome: str, t:
                                                            created_ts=t))
 
 
+SUBJECT_SQL = select(A.c.account_id, A.c.inputs).where(A.c.id == bindparam("id"))
+
+
+def challenge_subject(conn: Connection, assessment_id: str) -> tuple[str, str | None, str | None] | None:
+    """(account, device keyed hash, subnet keyed hash) of an assessment: what a challenge on
+    it was about. None when the assessment is gone."""
+    row = conn.execute(SUBJECT_SQL, {"id": assessment_id}).first()
+    if row is None:
+        return None
+    links = (row.inputs or {}).get("links") or {}
+    return row.account_id, links.get("device"), links.get("subnet")
+
+
 def account_view(conn: Connection, account_id: str, limit: int = 50):
     acc = conn.execute(select(ACC).where(ACC.c.id == account_id)).mappings().first()
     if acc is None:

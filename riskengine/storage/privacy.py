@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from riskengine.storage.tables import (
     Account,
+    AccountContext,
     Assessment,
     ChallengeOutcome,
     EntityLink,
@@ -121,7 +122,7 @@ def erase_account_rows(conn: Connection, account_id: str) -> dict[str, int] | No
     co = table_of(ChallengeOutcome)
     counts = {"challengeoutcome": conn.execute(delete(co).where(co.c.assessment_id.in_(own))).rowcount}
     for name, table in (("assessment", A), ("label", table_of(Label)), ("entitylink", table_of(EntityLink)),
-                        ("usagerecord", U), ("account", ACC)):
+                        ("usagerecord", U), ("accountcontext", table_of(AccountContext)), ("account", ACC)):
         counts[name] = conn.execute(delete(table).where(table.c.account_id == account_id
                                                         if name != "account" else table.c.id == account_id)).rowcount
     return counts

@@ -13,6 +13,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -239,3 +240,23 @@ class PolicyVersion(SQLModel, table=True):
     author: str = Field(max_length=64)
     note: str = Field(max_length=2000)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))     # the policy as its TOML parses
+
+
+# ---------------------------------------------------------------- login baseline
+
+class AccountContext(SQLModel, table=True):
+    """One row per account: what its own past looked like (devices, networks, places, hours,
+    recent failures, challenges), compact JSON kept by scoring.baseline. Login-baseline
+    features read this one row by primary key instead of scanning the account's history;
+    linking identifiers in it are (truncated) keyed hashes, never raw values."""
+    account_id: str = Field(primary_key=True, max_length=128)
+    updated_ts: float
+    data: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class NetworkContext(SQLModel, table=True):
+    """One row per linking subnet (keyed hash) with recent failed logins across accounts:
+    a spray source shows up here. Only failures write it."""
+    subnet_key: str = Field(primary_key=True, max_length=64)
+    updated_ts: float
+    data: str = Field(sa_column=Column(Text, nullable=False))

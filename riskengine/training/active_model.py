@@ -83,7 +83,8 @@ def build_dataset(world, usage, assess_model, workdir: Path, log=print):
     ingest_usage(db, usage.records, Hasher(TRAINING_HASH_KEY))
     log(f"ingested {len(usage.records)} usage records")
     label_some(db, world, usage, world.end.timestamp(), np.random.default_rng(world.seed))
-    readers = GeoIPReaders.open(geoip["city"], geoip["asn"], geoip["anonymous"])
+    readers = GeoIPReaders.open(geoip["city"], geoip["asn"], geoip["anonymous"],
+                                geoip.get("connection_type"), geoip.get("enterprise"))
     accounts_by_id = {a.id: a for a in world.accounts}
     X, meta = [], []
     end = world.end.timestamp()

@@ -19,8 +19,10 @@ import numpy as np
 from riskengine import storage
 from riskengine.hashing import Hasher
 from riskengine.schemas import AssessRequest
+from riskengine.scoring.challenges import learn_from_challenge
 from riskengine.scoring.features import FEATURES, stored_features, vector
-from riskengine.scoring.pipeline import compute_signals, link_keys, observe, verify_device_token
+from riskengine.scoring.pipeline import compute_signals, link_keys, observe, store_context, verify_device_token
+from riskengine.scoring.schema import ASSESS
 from riskengine.signals.device_token import KEY_LABEL
 from riskengine.signals.ip import GeoIPReaders
 from riskengine.sim.collector import TRAINING_HASH_KEY
@@ -52,6 +54,18 @@ class Dataset:
     segment: np.ndarray
     ts: np.ndarray
     group: np.ndarray          # what must not straddle folds: campaign instance or legit account
+    outcome: np.ndarray        # login outcome ("" for signups)
+
+    @staticmethod
+    def concat(parts: list[Dataset], tags: list[str]) -> Dataset:
+        """Several worlds' datasets as one; groups are tagged per world so none straddles two."""
+        cols = {k: np.concatenate([getattr(p, k) for p in parts]) for k in
+                ("X", "y", "event", "campaign", "campaign_id", "segment", "ts", "outcome")}
+        cols["group"] = np.concatenate([np.char.add(f"{t}:", p.group.astype(str)) for p, t in zip(parts, tags,
+                                                                                                strict=True)])
+        cols["campaign_id"] = np.concatenate([np.char.add(f"{t}:", p.campaign_id.astype(str))
+                                              for p, t in zip(parts, tags, strict=True)])
+        return Dataset(**cols)
 
 
 def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -> Dataset:
@@ -61,11 +75,13 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
     if own_db:
         db = storage.make_engine(f"sqlite:///{workdir / 'replay.db'}", 30_000)
         migrate.upgrade(db)
-    readers = GeoIPReaders.open(geoip.get("city"), geoip.get("asn"), geoip.get("anonymous"))
+    readers = GeoIPReaders.open(geoip.get("city"), geoip.get("asn"), geoip.get("anonymous"),
+                                geoip.get("connection_type"), geoip.get("enterprise"))
     hasher = Hasher(TRAINING_HASH_KEY)
     token_key = hasher.derive(KEY_LABEL)
     rows: list[list[float]] = []
-    cols: dict[str, list[Any]] = {k: [] for k in ("y", "event", "campaign", "campaign_id", "segment", "ts", "group")}
+    cols: dict[str, list[Any]] = {k: [] for k in ("y", "event", "campaign", "campaign_id", "segment", "ts", "group",
+                                                  "outcome")}
     started = time.perf_counter()
     try:
         with db.connect() as conn:
@@ -84,11 +100,16 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
                     row["score"] = float(model.score_one(vector(obs.features, model.features)).score)
                     row["decision"] = model.decision(req.event, row["score"])
                 storage.record(conn, row, {"country": req.account.country}, links)
+                store_context(conn, obs, t)
+                if getattr(ev, "challenge", None):     # the challenge the engine asked for, as it ended
+                    learn_from_challenge(conn, req.account.id, links.get("device"), links.get("subnet"),
+                                         ev.challenge, t)
                 rows.append(vector(obs.features))
                 for key, value in (("y", ev.fraud), ("event", req.event), ("campaign", ev.campaign),
                                    ("campaign_id", ev.campaign_id), ("segment", ev.segment), ("ts", t),
                                    ("group", ev.campaign_id if ev.fraud or ev.campaign != "legit"
-                                    else req.account.id)):
+                                    else req.account.id),
+                                   ("outcome", req.login.outcome if req.login else "")):
                     cols[key].append(value)
                 if i % 2000 == 1999:
                     conn.commit()
@@ -130,6 +151,11 @@ def thresholds(scores: np.ndarray, ds: Dataset, mask: np.ndarray) -> dict:
     return {event: threshold_pair(scores[mask & (ds.y == 0) & (ds.event == event)]) for event in ("signup", "login")}
 
 
+def stricter(a: dict, b: dict) -> dict:
+    """Per event and level, the higher of two thresholds: the one that holds on both sets."""
+    return {e: {k: max(a[e][k], b[e][k]) for k in a[e]} for e in a}
+
+
 def evaluate(probs: np.ndarray, ds: Dataset, mask: np.ndarray, th: dict) -> dict:
     from sklearn.metrics import average_precision_score, roc_auc_score
     y, p = ds.y[mask], probs[mask]
@@ -143,6 +169,17 @@ def evaluate(probs: np.ndarray, ds: Dataset, mask: np.ndarray, th: dict) -> dict
         m = camp == kind
         report["campaigns"][kind] = {"events": int(m.sum()), "challenged_or_blocked": round(float(flag[m].mean()), 4),
                                      "blocked": round(float(block[m].mean()), 4)}
+    report["attacks"] = {}
+    outcome = ds.outcome[mask]
+    for kind, variant in sorted(set(zip(camp[y == 1], seg[y == 1], strict=True))):
+        m = (camp == kind) & (seg == variant)
+        row = {"events": int(m.sum()), "challenged_or_blocked": round(float(flag[m].mean()), 4),
+               "blocked": round(float(block[m].mean()), 4)}
+        ok = m & (outcome == "success") & (ev == "login")
+        if kind in ("ato", "password_spray") and ok.any():
+            row["successful_logins"] = int(ok.sum())
+            row["successful_stopped"] = round(float(flag[ok].mean()), 4)
+        report["attacks"][f"{kind}/{variant}"] = row
     for event in ("signup", "login"):
         m = (y == 0) & (ev == event)
         if m.any():
@@ -151,35 +188,80 @@ def evaluate(probs: np.ndarray, ds: Dataset, mask: np.ndarray, th: dict) -> dict
                                       "block_rate": round(float(block[m].mean()), 5)}
     for s in sorted(set(seg[y == 0])):
         m = (y == 0) & (seg == s)
-        report["legit_segments"][s] = {"events": int(m.sum()), "flagged": round(float(flag[m].mean()), 4)}
+        lm = m & (ev == "login")
+        report["legit_segments"][s] = {"events": int(m.sum()), "flagged": round(float(flag[m].mean()), 4),
+                                       "login_events": int(lm.sum()),
+                                       "login_flagged": round(float(flag[lm].mean()), 4) if lm.any() else None}
     return report
 
 
-def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=None, log=print) -> Path:
+def monotone_constraints(names: list[str]) -> str:
+    """XGBoost's monotone_constraints for `names`, from the schema's declared directions:
+    a model can then never learn that a known device or a familiar network is suspicious,
+    or that more failed attempts are reassuring."""
+    features = [ASSESS.get(n) for n in names]
+    return "(" + ",".join(str((f.monotone if f is not None else None) or 0) for f in features) + ")"
+
+
+def world_dataset(seed: int, accounts: int, days: int, params, tmp: Path, log=print) -> Dataset:
     from riskengine.sim.world import build_world
+    world = build_world(seed=seed, accounts=accounts, days=days, params=params)
+    log(f"world {seed}: {len(world.events)} events ({accounts} legitimate accounts, {days} days)")
+    wdir = tmp / f"world-{seed}"
+    wdir.mkdir()
+    geoip = world.write_geoip(wdir / "geoip")
+    return replay(world.events, geoip, wdir, log=log)
+
+
+def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=None, log=print,
+                    worlds: int = 1, cross_worlds: int = 0) -> Path:
+    """Train on `worlds` simulated worlds (one: the fixed default world; more: parameters
+    drawn from sim.params.TRAIN_RANGES, seeds seed, seed+1, ...). `cross_worlds` worlds drawn
+    from CROSS_RANGES (outside every training range; seeds seed+1000, ...): the first half
+    tunes the thresholds so the target rates hold there too, the second half is the
+    cross-world evaluation the card reports beside the in-world one."""
+    from riskengine.sim.params import CROSS_RANGES, TRAIN_RANGES, WorldParams, draw
     started = time.perf_counter()
-    world = build_world(seed=seed, accounts=accounts, days=days)
-    log(f"world: {len(world.events)} events (seed {seed}, {accounts} legitimate accounts, {days} days)")
+    train_specs = [(seed + i, WorldParams() if worlds == 1 else draw(seed + i, TRAIN_RANGES)) for i in range(worlds)]
+    cross_specs = [(seed + 1000 + j, draw(seed + 1000 + j, CROSS_RANGES)) for j in range(cross_worlds)]
     with tempfile.TemporaryDirectory(prefix="riskengine-train-") as tmp:
-        geoip = world.write_geoip(Path(tmp) / "geoip")
-        ds = replay(world.events, geoip, Path(tmp), log=log)
+        parts = [world_dataset(s, accounts, days, p, Path(tmp), log) for s, p in train_specs]
+        cross_parts = [world_dataset(s, accounts, days, p, Path(tmp), log) for s, p in cross_specs]
+    ds = Dataset.concat(parts, [f"w{s}" for s, _ in train_specs])
     train_mask, test_mask = split(ds)
     log(f"train {int(train_mask.sum())} events, test {int(test_mask.sum())} events (held out by time and campaign)")
-    oof = out_of_fold_margin(PARAMS, ROUNDS, ds.X, ds.y, ds.group, train_mask, FEATURES)
+    params = {**PARAMS, "monotone_constraints": monotone_constraints(FEATURES)}
+    oof = out_of_fold_margin(params, ROUNDS, ds.X, ds.y, ds.group, train_mask, FEATURES)
     cal = calibration_map(oof, ds.y[train_mask])
-    booster = fit(PARAMS, ROUNDS, ds.X[train_mask], ds.y[train_mask], FEATURES)
+    booster = fit(params, ROUNDS, ds.X[train_mask], ds.y[train_mask], FEATURES)
     probs = calibrate(margin(booster, ds.X, FEATURES), cal)
     oof_probs = np.zeros(len(ds.y))
     oof_probs[train_mask] = calibrate(oof, cal)
     th = thresholds(oof_probs, ds, train_mask)
-    metrics = {"test": evaluate(probs, ds, test_mask, th), "train_out_of_fold": evaluate(oof_probs, ds, train_mask, th)}
+    metrics: dict[str, Any] = {}
+    if cross_parts:
+        half = max(1, len(cross_parts) // 2)
+        tune = Dataset.concat(cross_parts[:half], [f"x{s}" for s, _ in cross_specs[:half]])
+        evaluation = cross_parts[half:] or cross_parts[:half]
+        held = Dataset.concat(evaluation, [f"x{s}" for s, _ in cross_specs[half:] or cross_specs[:half]])
+        tune_probs = calibrate(margin(booster, tune.X, FEATURES), cal)
+        th = stricter(th, thresholds(tune_probs, tune, np.ones(len(tune.y), dtype=bool)))
+        held_probs = calibrate(margin(booster, held.X, FEATURES), cal)
+        metrics["cross_world"] = evaluate(held_probs, held, np.ones(len(held.y), dtype=bool), th)
+    metrics = {"test": evaluate(probs, ds, test_mask, th), "train_out_of_fold": evaluate(oof_probs, ds, train_mask, th),
+               **metrics}
     version = version or f"{date.today():%Y.%m}.1"
+    command = f"riskengine train --seed {seed} --accounts {accounts} --days {days} --version {version}"
+    if worlds != 1 or cross_worlds:
+        command += f" --worlds {worlds} --cross-worlds {cross_worlds}"
     meta = {"version": version, "features": FEATURES, "calibration": cal, "thresholds": th,
-            "targets": TARGETS, "params": PARAMS, "rounds": ROUNDS, "metrics": metrics,
+            "targets": TARGETS, "params": params, "rounds": ROUNDS, "metrics": metrics,
             "training": {"seed": seed, "accounts": accounts, "days": days, "events": int(len(ds.y)),
-                         "data": "simulated (riskengine.sim.world)",
-                         "command": f"riskengine train --seed {seed} --accounts {accounts} --days {days} "
-                                    f"--version {version}"}}
+                         "data": "simulated (riskengine.sim.world)", "command": command,
+                         "worlds": [{"seed": s, "params": p.as_dict()} for s, p in train_specs],
+                         "cross_worlds": [{"seed": s, "params": p.as_dict(),
+                                           "role": "thresholds" if j < max(1, len(cross_specs) // 2)
+                                           else "evaluation"} for j, (s, p) in enumerate(cross_specs)]}}
     from riskengine.training.model_card import render_card
     path = write_model(Path(out_dir) / version, booster, meta, render_card(meta))
     log(json.dumps(metrics["test"], indent=1))

@@ -13,6 +13,7 @@ from riskengine import storage
 from riskengine.privacy import erase_account
 from riskengine.schemas import AssessRequest, ChallengeRequest, LabelRequest
 from riskengine.scoring.assess import assess
+from riskengine.scoring.challenges import record_challenge_outcome
 from riskengine.usage.ingest import body_digest, ingest_once, parse_batch
 from riskengine.web.auth import require
 from riskengine.web.errors import ApiError, from_validation
@@ -127,7 +128,7 @@ def challenge_route(assessment_id: str):
     with runtime().db.begin() as conn:
         if not storage.assessment_exists(conn, assessment_id):
             raise ApiError(404, f"assessment {assessment_id!r} not found")
-        storage.add_challenge_outcome(conn, assessment_id, req.outcome, time.time())
+        record_challenge_outcome(conn, assessment_id, req.outcome, time.time())
     return jsonify({"assessment_id": assessment_id, "outcome": req.outcome})
 
 

@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def readers():
     r = GeoIPReaders.open(str(MAXMIND / "GeoIP2-City-Test.mmdb"), str(MAXMIND / "GeoLite2-ASN-Test.mmdb"),
-                          str(MAXMIND / "GeoIP2-Anonymous-IP-Test.mmdb"))
+                          str(MAXMIND / "GeoIP2-Anonymous-IP-Test.mmdb"),
+                          str(MAXMIND / "GeoIP2-Connection-Type-Test.mmdb"),
+                          str(MAXMIND / "GeoIP2-Enterprise-Test.mmdb"))
     yield r
     r.close()
 
@@ -61,6 +63,10 @@ def test_assess_builders_emit_exactly_the_declared_features(client, auth, db_url
     every feature family, and nothing the schema does not declare."""
     assert client.post("/v1/assess", json=everything("acct_1", occurred_at="2026-11-01T10:00:00Z"),
                        headers=auth).status_code == 200
+    for minute in range(10, 35, 5):      # enough successes for the account's hour-of-day baseline
+        assert client.post("/v1/assess", json=everything("acct_1", event="login", login={"outcome": "success"},
+                                                         occurred_at=f"2026-11-01T10:{minute}:00Z"),
+                           headers=auth).status_code == 200
     login = everything("acct_1", event="login", occurred_at="2026-11-01T11:00:00Z", ip="216.160.83.56",
                        login={"outcome": "failure", "method": "password"})
     eng = storage.make_engine(db_url, 10_000)

@@ -319,3 +319,51 @@ def test_every_registry_block_is_private_exactly_when_the_registry_says_not_reac
             if ip_signals(str(addr), None).private is not unreachable:
                 wrong.append(str(addr))
     assert checked > 90 and wrong == []
+
+
+# ---- network type: MaxMind's GeoIP2-Connection-Type and GeoIP2-Enterprise test databases
+CONNECTION_TYPE = str(MM / "GeoIP2-Connection-Type-Test.mmdb")
+ENTERPRISE = str(MM / "GeoIP2-Enterprise-Test.mmdb")
+
+
+@pytest.mark.parametrize("ip, connection_type", [
+    ("1.0.1.1", "Cellular"), ("1.0.0.1", "Cable/DSL"), ("67.43.156.1", "Cellular"), ("81.2.69.142", None)])
+def test_connection_type_database(ip, connection_type):
+    r = GeoIPReaders.open(None, None, None, CONNECTION_TYPE, None)
+    s = ip_signals(ip, r)
+    assert (s.connection_type, s.user_type) == (connection_type, None)
+    assert s.as_dict()["connection_type"] == connection_type
+    r.close()
+
+
+@pytest.mark.parametrize("ip, user_type, connection_type", [
+    ("74.209.24.1", "residential", "Cable/DSL"), ("81.2.69.161", "government", "Corporate"),
+    ("214.78.120.5", "residential", "Satellite"), ("214.214.214.220", "hosting", None),
+    ("1.124.213.1", "cellular", "Cellular"), ("203.0.113.9", None, None)])
+def test_enterprise_database_alone(ip, user_type, connection_type):
+    r = GeoIPReaders.open(None, None, None, None, ENTERPRISE)
+    s = ip_signals(ip, r)
+    assert (s.user_type, s.connection_type) == (user_type, connection_type)
+    r.close()
+
+
+def test_connection_type_file_wins_over_enterprise_traits():
+    # 1.0.1.0/24: Connection-Type says Cellular; Enterprise has no record. 74.209.24.0/20:
+    # Enterprise says Cable/DSL (and residential) where Connection-Type has no record.
+    r = GeoIPReaders.open(None, None, None, CONNECTION_TYPE, ENTERPRISE)
+    assert ip_signals("1.0.1.1", r).connection_type == "Cellular"
+    s = ip_signals("74.209.24.1", r)
+    assert (s.connection_type, s.user_type) == ("Cable/DSL", "residential")
+    r.close()
+
+
+def test_no_network_type_files_means_null_fields(readers):
+    s = ip_signals("81.2.69.142", readers)
+    assert s.as_dict()["connection_type"] is None and s.as_dict()["user_type"] is None
+
+
+def test_a_file_of_the_wrong_type_is_named():
+    r = GeoIPReaders.open(None, None, None, CITY, ENTERPRISE)
+    assert r.wrong_types() == [("connection_type", "GeoIP2-City")]
+    r.close()
+    assert GeoIPReaders.open(None, None, None, CONNECTION_TYPE, ENTERPRISE).wrong_types() == []

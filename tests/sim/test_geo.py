@@ -20,7 +20,7 @@ def geo():
 @pytest.fixture(scope="module")
 def dbs(geo, tmp_path_factory):
     paths = geo.write_geoip(tmp_path_factory.mktemp("geoip"))
-    assert set(paths) == {"city", "asn", "anonymous"}
+    assert set(paths) == {"city", "asn", "anonymous", "connection_type", "enterprise"}
     readers = {k: maxminddb.open_database(str(p)) for k, p in paths.items()}
     yield readers
     for r in readers.values():
@@ -31,6 +31,25 @@ def test_database_types(dbs):
     assert dbs["city"].metadata().database_type == "GeoIP2-City"
     assert dbs["asn"].metadata().database_type == "GeoLite2-ASN"
     assert dbs["anonymous"].metadata().database_type == "GeoIP2-Anonymous-IP"
+    assert dbs["connection_type"].metadata().database_type == "GeoIP2-Connection-Type"
+    assert dbs["enterprise"].metadata().database_type == "GeoIP2-Enterprise"
+
+
+def test_network_type_files_say_what_kind_of_network(geo, dbs):
+    """Carriers are Cellular, homes Cable/DSL, campuses and offices Corporate, datacenters
+    hosting; a residential-proxy exit looks like the line it runs on."""
+    from riskengine.sim.geo import CAMPUS, HOSTING, MOBILE, RESI_PROXY, RESIDENTIAL
+    want = {MOBILE: ("Cellular", "cellular"), RESIDENTIAL: ("Cable/DSL", "residential"),
+            CAMPUS: ("Corporate", "university"), HOSTING: ("Corporate", "hosting")}
+    r = Rand(3)
+    for n in geo.networks:
+        if n.version != 4 or n.kind not in want and n.kind != RESI_PROXY:
+            continue
+        ip = n.host(r)
+        ct = dbs["connection_type"].get(ip)["connection_type"]
+        traits = dbs["enterprise"].get(ip)["traits"]
+        expected = n.parent.network_type() if n.kind == RESI_PROXY else want[n.kind]
+        assert (ct, traits["user_type"]) == expected == (traits["connection_type"], traits["user_type"]), n.key
 
 
 def test_geography_is_fixed(geo):

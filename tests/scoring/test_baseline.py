@@ -1,0 +1,165 @@
+"""The account baseline (scoring.baseline): pure comparisons of an event with its account's
+own past, and the one-row read that feeds them (storage.account_context)."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from sqlalchemy import event
+
+from riskengine import storage
+from riskengine.scoring import baseline
+from riskengine.scoring.baseline import (
+    MAX_SEEN,
+    AccountBaseline,
+    LoginEvent,
+    NetworkRecent,
+    advance,
+    advance_network,
+    after_challenge,
+    baseline_features,
+    network_kind,
+    subnet_sharing_excess,
+)
+
+T0 = 1_790_000_000.0
+HOME = LoginEvent(t=T0, login=True, outcome="success", account="a1", device="dev1", components="hw1",
+                  ip="ip1", subnet="sub1", asn=7016, country="US", timezone="America/New_York",
+                  latitude=40.7, longitude=-74.0, accuracy_km=20, anonymizer=False)
+
+
+def at(ev: LoginEvent, hours: float, **over) -> LoginEvent:
+    return replace(ev, t=ev.t + hours * 3600, **over)
+
+
+def history(n: int = 6) -> AccountBaseline:
+    b = None
+    for day in range(n):
+        b = advance(b, at(HOME, 24 * day))
+    assert b is not None
+    return b
+
+
+# ---- sharing weighed by the kind of network --------------------------------------------
+def test_two_hundred_accounts_behind_a_cellular_24_are_normal_twelve_behind_a_hosting_24_are_not():
+    assert abs(subnet_sharing_excess(200, "cellular")) < 0.01
+    assert subnet_sharing_excess(12, "hosting") > 2.0
+    assert subnet_sharing_excess(12, "hosting") > subnet_sharing_excess(200, "cellular") + 2
+    assert math.isnan(subnet_sharing_excess(None, "cellular"))
+
+
+def test_network_kind_from_connection_type_and_user_type():
+    assert network_kind("Cellular", None, False) == "cellular"
+    assert network_kind(None, "cellular", None) == "cellular"
+    assert network_kind("Corporate", "university", False) == "corporate"
+    assert network_kind("Cable/DSL", "residential", False) == "residential"
+    assert network_kind("Corporate", "hosting", False) == "hosting"
+    assert network_kind("Cable/DSL", None, True) == "hosting"      # the Anonymous-IP file's hosting flag
+    assert network_kind(None, None, None) == "unknown"
+
+
+# ---- familiarity ------------------------------------------------------------------------
+def test_the_usual_device_and_network_are_familiar():
+    f = baseline_features(history(), None, at(HOME, 24 * 7))
+    assert f["device_known_account"] == 1 and f["device_successes_account"] == 6
+    assert f["ip_known_account"] == f["subnet_known_account"] == f["asn_known_account"] == 1
+    assert f["country_known_account"] == f["timezone_known_account"] == f["components_known_account"] == 1
+    assert f["first_anonymizer_use"] == 0 and f["hour_typicality"] == 1.0
+    assert f["hours_since_last_success"] == 48 and f["km_from_last_success"] == 0
+
+
+def test_a_takeover_from_a_proxy_abroad_on_a_new_device_is_unfamiliar_on_every_count():
+    thief = at(HOME, 24 * 7 + 9, device="dev9", components="hw9", ip="ip9", subnet="sub9", asn=14061,
+               country="NL", timezone="Europe/Amsterdam", latitude=52.4, longitude=4.9, anonymizer=True)
+    f = baseline_features(history(), None, thief)
+    for name in ("device_known_account", "components_known_account", "ip_known_account", "subnet_known_account",
+                 "asn_known_account", "country_known_account", "timezone_known_account"):
+        assert f[name] == 0, name
+    assert f["first_anonymizer_use"] == 1 and f["km_from_last_success"] > 5000
+    assert f["hour_typicality"] == 0.0
+
+
+def test_the_accounts_usual_foreign_timezone_is_familiar():
+    expat = replace(HOME, timezone="Asia/Kolkata")          # an expat's laptop on home time, always
+    b = None
+    for day in range(5):
+        b = advance(b, at(expat, 24 * day))
+    assert baseline_features(b, None, at(expat, 24 * 6))["timezone_known_account"] == 1
+
+
+def test_a_failed_attempt_teaches_nothing_about_the_owner():
+    b = advance(history(), at(HOME, 200, device="dev9", subnet="sub9", outcome="failure"))
+    f = baseline_features(b, None, at(HOME, 200.1, device="dev9", subnet="sub9"))
+    assert f["device_known_account"] == 0 and f["subnet_known_account"] == 0
+
+
+def test_the_baseline_stays_bounded():
+    b = history(1)
+    for i in range(3 * MAX_SEEN):
+        b = advance(b, at(HOME, i, device=f"d{i}", ip=f"ip{i}", subnet=f"s{i}"))
+    assert len(b.devices) <= MAX_SEEN and all(len(v) <= MAX_SEEN for v in b.seen.values())
+    assert "d0" not in b.devices and f"d{3 * MAX_SEEN - 1}" in b.devices          # the oldest went first
+    assert AccountBaseline.loads(b.dumps()) == b
+
+
+# ---- failures ---------------------------------------------------------------------------
+def test_failures_from_other_networks_before_a_success_are_counted_apart_from_typos():
+    b = history()
+    for k in range(3):                                       # stuffing: a fresh address per attempt
+        b = advance(b, at(HOME, 200 + k / 60, subnet=f"proxy{k}", outcome="failure"))
+    b = advance(b, at(HOME, 200.05, outcome="failure"))      # the owner's own typo, at home
+    f = baseline_features(b, None, at(HOME, 200.1))
+    assert f["failures_other_networks_1h"] == 3 and f["failures_same_network_1h"] == 1
+    assert baseline_features(b, None, at(HOME, 202))["failures_other_networks_1h"] == 0     # an hour on
+
+
+def test_a_spray_source_is_seen_across_accounts():
+    n = None
+    for k in range(8):
+        n = advance_network(n, at(HOME, k / 60, account=f"victim{k}", outcome="failure")) or n
+    assert advance_network(n, HOME) is None                  # a success writes no network row
+    f = baseline_features(None, n, at(HOME, 0.2, account="victim3"))
+    assert f["subnet_failed_accounts_1h"] == 7 and f["subnet_failed_accounts_24h"] == 7
+    assert baseline_features(None, n, at(HOME, 30))["subnet_failed_accounts_24h"] == 0
+    assert NetworkRecent.loads(n.dumps()) == n
+
+
+# ---- challenges -------------------------------------------------------------------------
+def test_a_passed_challenge_remembers_the_device_on_that_network_only():
+    b = after_challenge(history(), "dev5", "sub5", baseline.PASSED, T0 + 7 * 86400)
+    f = baseline_features(b, None, at(HOME, 24 * 7 + 1, device="dev5", subnet="sub5"))
+    assert f["remembered_device"] == 1 and f["device_challenge_passed"] == 1 and f["device_challenge_failed"] == 0
+    elsewhere = baseline_features(b, None, at(HOME, 24 * 7 + 1, device="dev5", subnet="sub6"))
+    assert elsewhere["remembered_device"] == 0 and elsewhere["device_challenge_passed"] == 1
+
+
+def test_failed_and_abandoned_challenges_count_against_the_device_and_never_make_it_known():
+    b = history()
+    for _ in range(2):
+        b = after_challenge(b, "dev9", "sub9", baseline.FAILED, T0 + 7 * 86400)
+    f = baseline_features(b, None, at(HOME, 24 * 7 + 1, device="dev9", subnet="sub9"))
+    assert f["device_challenge_failed"] == 2 and f["device_known_account"] == 0 and f["remembered_device"] == 0
+
+
+# ---- storage: one indexed statement ----------------------------------------------------
+def test_the_login_context_is_one_statement_and_round_trips(db_url):
+    eng = storage.make_engine(db_url, 10_000)
+    b, n = history(), advance_network(None, replace(HOME, outcome="failure"))
+    assert n is not None
+    with eng.begin() as conn:
+        storage.write_login_context(conn, "acct_1", b.dumps(), "subnet-key", n.dumps(), T0)
+    statements: list[str] = []
+    event.listen(eng, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with eng.connect() as conn:
+        account_row, network_row = storage.read_login_context(conn, "acct_1", "subnet-key")
+        assert storage.read_login_context(conn, "acct_2", None) == (None, None)
+    assert len(statements) == 2               # one per call: both rows by primary key in one statement
+    assert AccountBaseline.loads(account_row) == b and NetworkRecent.loads(network_row) == n
+    eng.dispose()
+
+
+def test_a_failed_challenge_takes_back_the_familiarity_its_login_gave_the_device():
+    b = advance(history(), at(HOME, 200, device="dev9"))          # the thief had the password
+    assert baseline_features(b, None, at(HOME, 201, device="dev9"))["device_known_account"] == 1
+    b = after_challenge(b, "dev9", "sub1", baseline.FAILED, T0 + 200 * 3600)
+    assert baseline_features(b, None, at(HOME, 202, device="dev9"))["device_known_account"] == 0
