@@ -254,7 +254,7 @@ def test_overview_counts_decisions_and_versions(as_role, world, client, auth):
     page = as_role("viewer").get("/console/?days=7").get_data(as_text=True)
     data = json.loads(re.search(r'id="decisions-data">(.*?)</script>', page, re.S).group(1))
     assert sum(sum(s["data"]) for s in data["series"]) == 13
-    assert "default-3" in page and "2026.11" in page
+    assert "default-4" in page and "2026.12" in page
     assert as_role("viewer").get("/console/?days=1000").status_code == 400
 
 
