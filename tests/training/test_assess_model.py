@@ -70,7 +70,8 @@ def test_split_never_lets_a_campaign_straddle():
     camp = np.array(["legit"] * 6 + ["farm"] * 6)
     cid = np.array(["legit"] * 6 + ["farm-1"] * 2 + ["farm-2"] * 2 + ["farm-3"] * 2)
     ds = Dataset(X=np.zeros((n, 1)), y=(camp != "legit").astype(int), event=np.array(["signup"] * n),
-                 campaign=camp, campaign_id=cid, segment=camp, ts=np.arange(n, dtype=float), group=cid)
+                 campaign=camp, campaign_id=cid, segment=camp, ts=np.arange(n, dtype=float), group=cid,
+                 outcome=np.array([""] * n))
     train, test = split(ds)
     for c in ("farm-1", "farm-2", "farm-3"):
         assert not (train[cid == c].any() and test[cid == c].any())
