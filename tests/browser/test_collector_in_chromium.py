@@ -6,12 +6,24 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 
 from riskengine.client import RiskClient
-from tests.factories import DRIVEN, UNDRIVEN, collect_token, desktop_user_agent, launch, live_engine, signup_page
+from tests.factories import (
+    CHROMIUM,
+    DRIVEN,
+    UNDRIVEN,
+    collect_token,
+    desktop_user_agent,
+    launch,
+    live_engine,
+    signup_page,
+)
 
+if not os.access(CHROMIUM, os.X_OK):     # .ci/run installs it and checks it is there
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium chromium-driver)", allow_module_level=True)
 playwright_sync = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
