@@ -3,8 +3,9 @@ the log. Real app, real database, real keys (riskengine.apikeys)."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -87,5 +88,9 @@ def test_no_raw_secret_in_the_database_or_the_log(app, client, config, caplog):
         assert secret not in dump and secret[3:] not in dump
         assert secret not in log and secret[3:] not in log
     if config.database_url.startswith("sqlite:///"):       # also the file's bytes (free pages, journal)
-        raw = Path(config.database_url.removeprefix("sqlite:///")).read_bytes()
+        # Read in another process: closing a descriptor of the file here would drop every
+        # POSIX lock this process's SQLite connections hold on it (SQLite's own warning).
+        path = config.database_url.removeprefix("sqlite:///")
+        dump_file = "import sys; sys.stdout.buffer.write(open(sys.argv[1], 'rb').read())"
+        raw = subprocess.run([sys.executable, "-c", dump_file, path], capture_output=True, check=True).stdout
         assert not any(s.encode() in raw or s[3:].encode() in raw for s in secrets)
