@@ -68,7 +68,10 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
             stored = _stored(runtime, req.event_id, request_hash, failures) if req.event_id else None
             if stored is not None:
                 return stored        # a concurrent call with the same event_id won the race
-            raise
+            if "database" not in failures:
+                raise
+            # the twin's answer is stored but its look-up ran out of budget: answer degraded
+            response, _ = _decide(runtime, req, obs, t, now, failures)
         except SQLAlchemyError as e:
             log.warning("storing the assessment failed: %s", e)
             failures.append("database")

@@ -180,3 +180,30 @@ def test_optional_deliverability_check_is_bounded(config):
     plain = create_app(config).test_client()
     assert "deliverable" not in post(plain, auth, signup("acct_2"))["signals"]["email"]   # off by default
     app.extensions["riskengine"].close()
+
+
+def test_twin_whose_lookup_runs_out_of_budget_answers_degraded_not_503(client, auth, monkeypatch):
+    """Two calls with one event_id: the loser's insert hits the unique key (a real IntegrityError),
+    and if looking up the winner's stored answer then fails, it answers degraded (no write
+    promised), never a 503 (seen twice in 157 answers across two replicas under load)."""
+    from sqlalchemy.exc import OperationalError
+
+    from riskengine import storage
+    body = signup("twin", event_id="ev-twin")
+    first = post(client, auth, body)
+    real_find = storage.find_by_event_id
+    calls = []
+
+    def racing_find(conn, event_id):
+        calls.append(event_id)
+        if len(calls) == 1:
+            return None                       # read before the twin committed
+        raise OperationalError("SELECT", {}, Exception("deadline passed"))
+
+    monkeypatch.setattr(storage, "find_by_event_id", racing_find)
+    out = post(client, auth, body)
+    monkeypatch.setattr(storage, "find_by_event_id", real_find)
+    assert len(calls) == 2
+    assert out["degraded"] is True and out["assessment_id"] != first["assessment_id"]
+    assert any(r["code"] == "degraded.database" for r in out["reasons"])
+    assert post(client, auth, body)["assessment_id"] == first["assessment_id"]   # stored once
