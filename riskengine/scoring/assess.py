@@ -85,7 +85,7 @@ def _store(runtime: Runtime, row: dict, account: dict, links: dict[str, str], de
     before this returns."""
     with storage.writing(runtime.db, deadline) as conn:
         storage.record(conn, row, account, links)
-        store_context(conn, obs, t)
+        store_context(conn, obs, t, row["decision"])
 
 
 def _read(runtime: Runtime, req, request_hash, signals, links, t,

@@ -26,12 +26,17 @@ MAX_NETWORK_FAILURES = 300
 HOUR = 3600.0
 DAY = 86400.0
 MIN_SUCCESSES_FOR_HOURS = 5     # below this an hour histogram says nothing
+MAX_PENDING = 3                 # recent successes a failed challenge can still take back
+PENDING_SECONDS = DAY           # a challenge not answered within a day of its login is not answered
 NAN = float("nan")
 
 # Accounts one /24 of each kind of network normally carries (the "expected" sharing that
 # subnet_sharing_excess divides by): a carrier's CGNAT /24 hides hundreds of subscribers, a
 # campus or office NAT dozens, a home line a family, a server almost nobody.
-EXPECTED_ACCOUNTS_PER_SUBNET = {"cellular": 200.0, "corporate": 40.0, "residential": 4.0,
+# A commercial VPN's exit is shared by its subscribers by design (dozens at once on one
+# address), although the address sits in a hosting network: 12 accounts behind a VPN exit's
+# /24 say nothing, 12 behind a server's do.
+EXPECTED_ACCOUNTS_PER_SUBNET = {"cellular": 200.0, "corporate": 40.0, "vpn": 40.0, "residential": 4.0,
                                 "hosting": 1.5, "unknown": 6.0}
 
 # Challenge outcomes as the device entry keeps them.
@@ -69,13 +74,17 @@ class AccountBaseline:
     hours: list[int] = field(default_factory=lambda: [0] * 24)        # successes per UTC hour
     anonymizer_uses: int = 0
     failures: list[list] = field(default_factory=list)               # [ts, subnet] of failed logins
+    # What each of the last few successes taught, so that a failed or abandoned challenge on
+    # its login can take it back: [ts, device, [[kind, value, previous last-seen|None]...],
+    # previous last_success, anonymizer 0/1]. Entries older than PENDING_SECONDS go.
+    pending: list[list] = field(default_factory=list)
 
     # ---- (de)serialisation: the stored row is this JSON -------------------------------
     def dumps(self) -> str:
         return json.dumps({"v": 1, "n": self.events, "s": self.successes,
                            "d": {k: e.as_list() for k, e in self.devices.items()}, "seen": self.seen,
                            "ls": self.last_success, "h": self.hours, "a": self.anonymizer_uses,
-                           "f": self.failures}, separators=(",", ":"))
+                           "f": self.failures, "p": self.pending}, separators=(",", ":"))
 
     @classmethod
     def loads(cls, text: str | None) -> AccountBaseline | None:
@@ -83,7 +92,8 @@ class AccountBaseline:
             return None
         d = json.loads(text)
         return cls(events=d["n"], successes=d["s"], devices={k: DeviceEntry.from_list(v) for k, v in d["d"].items()},
-                   seen=d["seen"], last_success=d["ls"], hours=d["h"], anonymizer_uses=d["a"], failures=d["f"])
+                   seen=d["seen"], last_success=d["ls"], hours=d["h"], anonymizer_uses=d["a"], failures=d["f"],
+                   pending=d.get("p", []))      # rows written before pending existed have none
 
 
 @dataclass
@@ -119,7 +129,8 @@ class LoginEvent:
 
 
 def network_kind(connection_type: str | None, user_type: str | None, hosting: bool | None) -> str:
-    """The kind of network for sharing: cellular, corporate, residential, hosting or unknown."""
+    """The kind of network for sharing: cellular, corporate, residential, hosting or unknown
+    (scoring.features weighs an anonymizing VPN's exit as "vpn", wherever it is hosted)."""
     if hosting or user_type in ("hosting", "content_delivery_network"):
         return "hosting"
     if user_type == "cellular" or connection_type == "Cellular":
@@ -197,8 +208,10 @@ def _remember(seen: dict[str, float], value, t: float) -> None:
         del seen[min(seen, key=seen.__getitem__)]
 
 
-def advance(b: AccountBaseline | None, ev: LoginEvent) -> AccountBaseline:
-    """The baseline after this event (a new one for an account's first event)."""
+def advance(b: AccountBaseline | None, ev: LoginEvent, refused: bool = False) -> AccountBaseline:
+    """The baseline after this event (a new one for an account's first event). `refused`:
+    the engine blocked it, so whoever it was did not get in and it teaches nothing about
+    the owner's devices and places (its failure, if it failed, still counts)."""
     b = AccountBaseline() if b is None else AccountBaseline.loads(b.dumps())  # a copy: callers keep theirs
     assert b is not None
     b.events += 1
@@ -206,6 +219,8 @@ def advance(b: AccountBaseline | None, ev: LoginEvent) -> AccountBaseline:
     if failed:
         b.failures = [f for f in b.failures if f[0] > ev.t - DAY][-(MAX_FAILURES - 1):] + [[ev.t, ev.subnet]]
         return b        # a failed attempt teaches nothing about the owner's devices and places
+    if refused:
+        return b
     b.successes += 1
     if ev.device is not None:
         e = b.devices.get(ev.device)
@@ -215,13 +230,19 @@ def advance(b: AccountBaseline | None, ev: LoginEvent) -> AccountBaseline:
                 del b.devices[min(b.devices, key=lambda k: b.devices[k].last)]
         e.first, e.last = min(e.first, ev.t), max(e.last, ev.t)
         e.successes += 1
+    taught = []
     for kind, value in (("c", ev.components), ("ip", ev.ip), ("sub", ev.subnet), ("asn", ev.asn),
                         ("cc", ev.country), ("tz", ev.timezone)):
+        if value is not None:
+            taught.append([kind, str(value), b.seen.get(kind, {}).get(str(value))])
         _remember(b.seen.setdefault(kind, {}), value, ev.t)
+    previous = b.last_success
     if b.last_success is None or ev.t >= b.last_success[0]:
         b.last_success = [ev.t, ev.latitude, ev.longitude, ev.country]
     b.hours[int(ev.t // HOUR) % 24] += 1
     b.anonymizer_uses += int(bool(ev.anonymizer))
+    b.pending = [p for p in b.pending if p[0] > ev.t - PENDING_SECONDS][-(MAX_PENDING - 1):] + [
+        [ev.t, ev.device, taught, previous, int(bool(ev.anonymizer))]]
     return b
 
 
@@ -235,11 +256,13 @@ def advance_network(n: NetworkRecent | None, ev: LoginEvent) -> NetworkRecent | 
 
 
 def after_challenge(b: AccountBaseline, device: str | None, subnet: str | None, outcome: str,
-                    t: float) -> AccountBaseline:
+                    t: float, login_ts: float | None = None) -> AccountBaseline:
     """The baseline after a login challenge on `device` from `subnet` ended with `outcome`:
     passed remembers the device and network for the account; failed or abandoned count
-    against the device and take back its familiarity (the networks it came from stay
-    remembered: a known limitation)."""
+    against the device and take back everything its login taught the baseline (device,
+    address, subnet, network, country, time zone, last place and hour), so the next login
+    from there is as unfamiliar as the challenged one was. `login_ts`: the time of the
+    challenged login (None: the device's latest pending success)."""
     b = AccountBaseline.loads(b.dumps()) or AccountBaseline()
     if device is None:
         return b
@@ -250,9 +273,39 @@ def after_challenge(b: AccountBaseline, device: str | None, subnet: str | None, 
         e.passed = t
         if subnet is not None and subnet not in e.networks:
             e.networks = (e.networks + [subnet])[-8:]
+        b.pending = [p for p in b.pending if p[1] != device]      # confirmed: nothing to take back
     else:
         # The login it followed may have had the right password: its device was counted as
-        # one of the account's own. A failed or abandoned challenge withdraws that.
+        # one of the account's own. A failed or abandoned challenge withdraws that, and the
+        # networks it was passed from before are no longer vouched for.
         e.failed += 1
         e.successes = 0
+        e.networks = []
+        _take_back(b, device, login_ts)
     return b
+
+
+def _take_back(b: AccountBaseline, device: str, login_ts: float | None) -> None:
+    """Undo the pending success of `device` at `login_ts` (None: its latest): values it
+    added are forgotten, values it saw again get their previous last-seen back, unless a
+    later event saw them since (then they are that event's too, and stay)."""
+    mine = [p for p in b.pending if p[1] == device and (login_ts is None or abs(p[0] - login_ts) < 1e-3)]
+    if not mine:
+        return
+    ts, _, taught, previous, anonymizer = entry = mine[-1]
+    b.pending.remove(entry)
+    for kind, value, before in taught:
+        seen = b.seen.get(kind, {})
+        if seen.get(value) != ts:
+            continue
+        if before is None:
+            del seen[value]
+        else:
+            seen[value] = before
+    if b.last_success is not None and b.last_success[0] == ts:
+        b.last_success = previous
+    hour = int(ts // HOUR) % 24
+    if b.hours[hour] > 0:
+        b.hours[hour] -= 1
+    b.successes = max(0, b.successes - 1)
+    b.anonymizer_uses = max(0, b.anonymizer_uses - anonymizer)

@@ -169,6 +169,8 @@ def network_type_features(ip: IPSignals | None, h: History | None) -> dict[str, 
                     "ip_user_hosting": float(ut in ("hosting", "content_delivery_network"))})
     else:
         kind = "hosting" if ip.hosting else "unknown"
+    if ip.vpn:        # a VPN exit carries its subscribers: weigh its sharing as a VPN's
+        kind = "vpn"
     counts = h.shared.get("subnet") if h is not None else None
     if counts is not None:
         out["subnet_sharing_excess"] = baseline.subnet_sharing_excess(float(counts["24h"]), kind)
@@ -189,7 +191,18 @@ def build_features(event: str, login_outcome: str | None, declared_country: str 
     out.update(network_type_features(s.ip, h))
     if baseline_values:
         out.update(baseline_values)
+        _familiarity_from_baseline(out, baseline_values)
     return out
+
+
+def _familiarity_from_baseline(out: dict[str, float], base: dict[str, float]) -> None:
+    """new_device and new_country say what the account's baseline says, where it has one:
+    the links behind them count every event, also the failed attempts, the blocked logins
+    and the ones whose challenge failed, so a thief's own tries made his device "seen"."""
+    for name, known in (("new_device", "device_known_account"), ("new_country", "country_known_account")):
+        value = base.get(known, NAN)
+        if value == value and name in out:
+            out[name] = 1.0 - value
 
 
 # The model's feature order: the schema's, kept exactly (shipped models name theirs in meta.json).

@@ -36,12 +36,18 @@ class Observation:
 
 @dataclass(frozen=True)
 class ContextWrite:
-    """The account's baseline and the subnet's recent failures after this event, as stored
-    rows (storage.write_login_context); network_data None: the subnet's row is unchanged."""
+    """What the account's baseline and the subnet's recent failures become with this event
+    (storage.write_login_context): the baseline as read and the event, folded in when the
+    event is stored, once its decision is known; network_data None: the subnet's row is
+    unchanged."""
     account_id: str
-    account_data: str
+    before: AccountBaseline | None
+    event: LoginEvent
     network_key: str | None
     network_data: str | None
+
+    def account_data(self, refused: bool = False) -> str:
+        return baseline.advance(self.before, self.event, refused).dumps()
 
 
 def verify_device_token(req: AssessRequest, key: bytes, now: float) -> tuple[AssessRequest, TokenCheck | None]:
@@ -158,13 +164,15 @@ def observe(conn: Connection | None, req: AssessRequest, s: Signals, links: dict
     context = None
     if conn is not None:
         after = baseline.advance_network(network_ctx, ev)
-        context = ContextWrite(req.account.id, baseline.advance(account_ctx, ev).dumps(), links.get("subnet"),
+        context = ContextWrite(req.account.id, account_ctx, ev, links.get("subnet"),
                                None if after is None else after.dumps())
     return Observation(signals=s, links=links, history=h, features=feats, context=context)
 
 
-def store_context(conn: Connection, obs: Observation, t: float) -> None:
-    """Write the baseline rows the observation computed (with the event, same transaction)."""
+def store_context(conn: Connection, obs: Observation, t: float, decision: str | None = None) -> None:
+    """Write the baseline rows of the observation (with the event, same transaction). A
+    blocked event teaches the baseline nothing: whoever sent it did not get in."""
     c = obs.context
     if c is not None:
-        storage.write_login_context(conn, c.account_id, c.account_data, c.network_key, c.network_data, t)
+        storage.write_login_context(conn, c.account_id, c.account_data(refused=decision == "block"), c.network_key,
+                                    c.network_data, t)

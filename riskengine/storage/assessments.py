@@ -115,17 +115,17 @@ def add_challenge_outcome(conn: Connection, assessment_id: str, outcome: str, t:
                                                            created_ts=t))
 
 
-SUBJECT_SQL = select(A.c.account_id, A.c.inputs).where(A.c.id == bindparam("id"))
+SUBJECT_SQL = select(A.c.account_id, A.c.inputs, A.c.occurred_ts).where(A.c.id == bindparam("id"))
 
 
-def challenge_subject(conn: Connection, assessment_id: str) -> tuple[str, str | None, str | None] | None:
-    """(account, device keyed hash, subnet keyed hash) of an assessment: what a challenge on
-    it was about. None when the assessment is gone."""
+def challenge_subject(conn: Connection, assessment_id: str) -> tuple[str, str | None, str | None, float] | None:
+    """(account, device keyed hash, subnet keyed hash, the event's time) of an assessment:
+    what a challenge on it was about. None when the assessment is gone."""
     row = conn.execute(SUBJECT_SQL, {"id": assessment_id}).first()
     if row is None:
         return None
     links = (row.inputs or {}).get("links") or {}
-    return row.account_id, links.get("device"), links.get("subnet")
+    return row.account_id, links.get("device"), links.get("subnet"), float(row.occurred_ts)
 
 
 def account_view(conn: Connection, account_id: str, limit: int = 50):

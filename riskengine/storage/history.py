@@ -29,9 +29,16 @@ FROM (SELECT last_seen FROM entitylink WHERE kind = '{kind}' AND value = :link_{
 SHARED_SQL = text("\nUNION ALL\n".join(_SHARED_PART.format(kind=k, cap=SHARE_CAP) for k in LINK_KINDS))
 
 
+# linked_accounts counts accounts sharing something that names a person or a card: a device
+# id, a card, a mailbox, a phone. Not a hardware fingerprint: that names a model of phone or
+# laptop, and everyone with a popular one shares it (the accounts_per_components counts
+# carry it, weighed on their own).
+LINKED_KINDS = tuple(k for k in STRONG_KINDS if k != "components")
+
+
 _LINKED_PART = (
     "(SELECT COUNT(*) FROM (SELECT DISTINCT account_id FROM entitylink WHERE ("
-    + " OR ".join(f"(kind = '{k}' AND value = :link_{k})" for k in STRONG_KINDS)
+    + " OR ".join(f"(kind = '{k}' AND value = :link_{k})" for k in LINKED_KINDS)
     + f") AND account_id <> :acct AND last_seen > :w30d AND first_seen <= :t LIMIT {SHARE_CAP}) AS linked)")
 
 
@@ -108,7 +115,7 @@ def read_history(conn: Connection, account_id: str, links: dict[str, str], t: fl
         if links.get(kind) is not None:
             h.shared[kind] = {"1h": int(h1), "24h": int(h24), "7d": int(d7), "30d": int(d30)}
     row = dict(zip(ACCOUNT_COLUMNS, driver(conn, ACCOUNT_SQL, params).one(), strict=True))
-    if any(links.get(k) for k in STRONG_KINDS):
+    if any(links.get(k) for k in LINKED_KINDS):
         h.linked_accounts = int(row["linked"])
     h.signups_per_asn_1h = None if asn is None else int(row["asn_signups_1h"])
     h.failed_logins_account_1h, h.failed_logins_account_24h = int(row["failed_1h"]), int(row["failed_24h"])

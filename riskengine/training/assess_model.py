@@ -21,6 +21,7 @@ from riskengine.hashing import Hasher
 from riskengine.schemas import AssessRequest
 from riskengine.scoring.challenges import learn_from_challenge
 from riskengine.scoring.features import FEATURES, stored_features, vector
+from riskengine.scoring.model import RiskModel
 from riskengine.scoring.pipeline import compute_signals, link_keys, observe, store_context, verify_device_token
 from riskengine.scoring.schema import ASSESS
 from riskengine.signals.device_token import KEY_LABEL
@@ -68,9 +69,27 @@ class Dataset:
         return Dataset(**cols)
 
 
-def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -> Dataset:
+# Closed loop: how the people behind the events answer the challenges the engine asks for
+# (the simulator's own rates: sim.legit.challenge, sim.campaigns.ato_challenge).
+OWNER_PASSES = 0.93
+THIEF_FAILS = 0.6          # else walks away (abandoned)
+
+
+def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None, closed_loop: bool = False,
+           seed: int = 0) -> Dataset:
     """Features for every event, exactly as /v1/assess would have computed them live; with a
-    model, each stored assessment also carries that model's score and decision."""
+    model, each stored assessment also carries that model's score and decision.
+
+    Open loop (the default): the events' own challenges (the simulator's: an engine that
+    challenged some new devices and some takeovers) teach the baseline, and every event is
+    stored as if allowed. Closed loop (needs `model`): the model's decisions act as they do
+    live: a blocked event teaches the baseline nothing, a challenged successful login is
+    answered (its owner passes OWNER_PASSES of the time, a thief never: fails or walks away)
+    and the answer teaches; the simulator's challenges are not used. That is how the
+    service would have seen the world, and what its target rates are about."""
+    if closed_loop and model is None:
+        raise ValueError("a closed-loop replay needs a model")
+    answers = np.random.default_rng(np.random.SeedSequence([seed, 0xC0DE]))
     own_db = db is None
     if own_db:
         db = storage.make_engine(f"sqlite:///{workdir / 'replay.db'}", 30_000)
@@ -97,13 +116,19 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
                 row = _replay_row(req, s, t, i)
                 row["features"] = stored_features(obs.features)
                 if model is not None:
-                    row["score"] = float(model.score_one(vector(obs.features, model.features)).score)
+                    row["score"] = float(model.score_batch(np.asarray([vector(obs.features, model.features)],
+                                                                      dtype=np.float32))[0])
                     row["decision"] = model.decision(req.event, row["score"])
                 storage.record(conn, row, {"country": req.account.country}, links)
-                store_context(conn, obs, t)
-                if getattr(ev, "challenge", None):     # the challenge the engine asked for, as it ended
+                store_context(conn, obs, t, row["decision"] if closed_loop else None)
+                challenge = getattr(ev, "challenge", None)    # the challenge an engine asked for, as it ended
+                if closed_loop:
+                    challenge = None
+                    if row["decision"] == "challenge" and req.login is not None and req.login.outcome == "success":
+                        challenge = _answer(answers, ev.fraud or ev.campaign != "legit")
+                if challenge:
                     learn_from_challenge(conn, req.account.id, links.get("device"), links.get("subnet"),
-                                         ev.challenge, t)
+                                         challenge, t, t)
                 rows.append(vector(obs.features))
                 for key, value in (("y", ev.fraud), ("event", req.event), ("campaign", ev.campaign),
                                    ("campaign_id", ev.campaign_id), ("segment", ev.segment), ("ts", t),
@@ -121,6 +146,12 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None) -
             db.dispose()
     X = np.asarray(rows, dtype=np.float32)
     return Dataset(X=X, **{k: np.asarray(v) for k, v in cols.items()})
+
+
+def _answer(rng: np.random.Generator, thief: bool) -> str:
+    if thief:
+        return "failed" if rng.random() < THIEF_FAILS else "abandoned"
+    return "passed" if rng.random() < OWNER_PASSES else "abandoned"
 
 
 def _replay_row(req, s, t, i) -> dict:
@@ -203,14 +234,53 @@ def monotone_constraints(names: list[str]) -> str:
     return "(" + ",".join(str((f.monotone if f is not None else None) or 0) for f in features) + ")"
 
 
-def world_dataset(seed: int, accounts: int, days: int, params, tmp: Path, log=print) -> Dataset:
+@dataclass
+class SimWorld:
+    seed: int
+    events: list
+    geoip: dict
+    workdir: Path
+
+
+def build(seed: int, accounts: int, days: int, params, tmp: Path, log=print) -> SimWorld:
     from riskengine.sim.world import build_world
     world = build_world(seed=seed, accounts=accounts, days=days, params=params)
     log(f"world {seed}: {len(world.events)} events ({accounts} legitimate accounts, {days} days)")
     wdir = tmp / f"world-{seed}"
     wdir.mkdir()
-    geoip = world.write_geoip(wdir / "geoip")
-    return replay(world.events, geoip, wdir, log=log)
+    return SimWorld(seed, world.events, world.write_geoip(wdir / "geoip"), wdir)
+
+
+def replay_world(w: SimWorld, log=print, model=None) -> Dataset:
+    """A world replayed open loop, or closed loop with `model` (each replay its own database)."""
+    n = len(list(w.workdir.glob("replay*")))
+    workdir = w.workdir / f"replay{n}"
+    workdir.mkdir()
+    return replay(w.events, w.geoip, workdir, log=log, model=model, closed_loop=model is not None, seed=w.seed)
+
+
+def world_dataset(seed: int, accounts: int, days: int, params, tmp: Path, log=print) -> Dataset:
+    return replay_world(build(seed, accounts, days, params, tmp, log), log)
+
+
+def _cross_world(worlds_x: list[SimWorld], booster, cal: dict, th: dict, log) -> tuple[dict, dict, dict]:
+    """Thresholds held on the first half of the cross-worlds (the stricter of the training
+    ones and theirs), and the second half's figures with them: closed loop (the model's own
+    decisions act, as live) and open loop (as the training replay saw the world)."""
+    half = max(1, len(worlds_x) // 2)
+    tune_w, eval_w = worlds_x[:half], worlds_x[half:] or worlds_x[:half]
+    tags = {w.seed: f"x{w.seed}" for w in worlds_x}
+    model = RiskModel("training", booster, FEATURES, cal, th)
+    tune = Dataset.concat([replay_world(w, log, model) for w in tune_w], [tags[w.seed] for w in tune_w])
+    tune_probs = calibrate(margin(booster, tune.X, FEATURES), cal)
+    th = stricter(th, thresholds(tune_probs, tune, np.ones(len(tune.y), dtype=bool)))
+    model = RiskModel("training", booster, FEATURES, cal, th)
+    everything = np.ones(sum(len(w.events) for w in eval_w), dtype=bool)
+    held = Dataset.concat([replay_world(w, log, model) for w in eval_w], [tags[w.seed] for w in eval_w])
+    cross = evaluate(calibrate(margin(booster, held.X, FEATURES), cal), held, everything, th)
+    held_open = Dataset.concat([replay_world(w, log) for w in eval_w], [tags[w.seed] for w in eval_w])
+    cross_open = evaluate(calibrate(margin(booster, held_open.X, FEATURES), cal), held_open, everything, th)
+    return th, cross, cross_open
 
 
 def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=None, log=print,
@@ -225,31 +295,35 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
     train_specs = [(seed + i, WorldParams() if worlds == 1 else draw(seed + i, TRAIN_RANGES)) for i in range(worlds)]
     cross_specs = [(seed + 1000 + j, draw(seed + 1000 + j, CROSS_RANGES)) for j in range(cross_worlds)]
     with tempfile.TemporaryDirectory(prefix="riskengine-train-") as tmp:
-        parts = [world_dataset(s, accounts, days, p, Path(tmp), log) for s, p in train_specs]
-        cross_parts = [world_dataset(s, accounts, days, p, Path(tmp), log) for s, p in cross_specs]
-    ds = Dataset.concat(parts, [f"w{s}" for s, _ in train_specs])
-    train_mask, test_mask = split(ds)
-    log(f"train {int(train_mask.sum())} events, test {int(test_mask.sum())} events (held out by time and campaign)")
-    params = {**PARAMS, "monotone_constraints": monotone_constraints(FEATURES)}
-    oof = out_of_fold_margin(params, ROUNDS, ds.X, ds.y, ds.group, train_mask, FEATURES)
-    cal = calibration_map(oof, ds.y[train_mask])
-    booster = fit(params, ROUNDS, ds.X[train_mask], ds.y[train_mask], FEATURES)
-    probs = calibrate(margin(booster, ds.X, FEATURES), cal)
-    oof_probs = np.zeros(len(ds.y))
-    oof_probs[train_mask] = calibrate(oof, cal)
-    th = thresholds(oof_probs, ds, train_mask)
-    metrics: dict[str, Any] = {}
-    if cross_parts:
-        half = max(1, len(cross_parts) // 2)
-        tune = Dataset.concat(cross_parts[:half], [f"x{s}" for s, _ in cross_specs[:half]])
-        evaluation = cross_parts[half:] or cross_parts[:half]
-        held = Dataset.concat(evaluation, [f"x{s}" for s, _ in cross_specs[half:] or cross_specs[:half]])
-        tune_probs = calibrate(margin(booster, tune.X, FEATURES), cal)
-        th = stricter(th, thresholds(tune_probs, tune, np.ones(len(tune.y), dtype=bool)))
-        held_probs = calibrate(margin(booster, held.X, FEATURES), cal)
-        metrics["cross_world"] = evaluate(held_probs, held, np.ones(len(held.y), dtype=bool), th)
-    metrics = {"test": evaluate(probs, ds, test_mask, th), "train_out_of_fold": evaluate(oof_probs, ds, train_mask, th),
-               **metrics}
+        worlds_in = [build(s, accounts, days, p, Path(tmp), log) for s, p in train_specs]
+        worlds_x = [build(s, accounts, days, p, Path(tmp), log) for s, p in cross_specs]
+        parts = [replay_world(w, log) for w in worlds_in]
+        ds = Dataset.concat(parts, [f"w{s}" for s, _ in train_specs])
+        train_mask, test_mask = split(ds)
+        log(f"train {int(train_mask.sum())} events, test {int(test_mask.sum())} events (held out by time and "
+            "campaign)")
+        params = {**PARAMS, "monotone_constraints": monotone_constraints(FEATURES)}
+        oof = out_of_fold_margin(params, ROUNDS, ds.X, ds.y, ds.group, train_mask, FEATURES)
+        cal = calibration_map(oof, ds.y[train_mask])
+        booster = fit(params, ROUNDS, ds.X[train_mask], ds.y[train_mask], FEATURES)
+        probs = calibrate(margin(booster, ds.X, FEATURES), cal)
+        oof_probs = np.zeros(len(ds.y))
+        oof_probs[train_mask] = calibrate(oof, cal)
+        th = thresholds(oof_probs, ds, train_mask)
+        metrics: dict[str, Any] = {"train_out_of_fold": evaluate(oof_probs, ds, train_mask, th)}
+        open_loop = {"test": evaluate(probs, ds, test_mask, th)}
+        if worlds_x:
+            th, cross, cross_open = _cross_world(worlds_x, booster, cal, th, log)
+            metrics["cross_world"], open_loop["cross_world"] = cross, cross_open
+            open_loop["test"] = evaluate(probs, ds, test_mask, th)
+            # In-world too as the service would have run it: the training worlds again, closed loop.
+            model = RiskModel("training", booster, FEATURES, cal, th)
+            closed = Dataset.concat([replay_world(w, log, model) for w in worlds_in], [f"w{s}" for s, _ in train_specs])
+            metrics["test"] = evaluate(calibrate(margin(booster, closed.X, FEATURES), cal), closed, test_mask, th)
+            metrics["open_loop"] = open_loop
+        else:
+            metrics["test"] = open_loop["test"]
+    metrics = {"test": metrics.pop("test"), **metrics}
     version = version or f"{date.today():%Y.%m}.1"
     command = f"riskengine train --seed {seed} --accounts {accounts} --days {days} --version {version}"
     if worlds != 1 or cross_worlds:

@@ -2,6 +2,7 @@
 own past, and the one-row read that feeds them (storage.account_context)."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -163,3 +164,51 @@ def test_a_failed_challenge_takes_back_the_familiarity_its_login_gave_the_device
     assert baseline_features(b, None, at(HOME, 201, device="dev9"))["device_known_account"] == 1
     b = after_challenge(b, "dev9", "sub1", baseline.FAILED, T0 + 200 * 3600)
     assert baseline_features(b, None, at(HOME, 202, device="dev9"))["device_known_account"] == 0
+
+
+THIEF = dict(device="dev9", components="hw9", ip="ip9", subnet="sub9", asn=14061, country="NL",
+             timezone="UTC", latitude=52.4, longitude=4.9)
+
+
+def test_a_failed_challenge_takes_back_the_networks_and_places_its_login_taught():
+    before = history()
+    login = at(HOME, 200, **THIEF)                                 # the thief had the password
+    b = advance(before, login)
+    assert baseline_features(b, None, at(login, 1))["country_known_account"] == 1
+    b = after_challenge(b, "dev9", "sub9", baseline.FAILED, login.t + 60, login_ts=login.t)
+    again = baseline_features(b, None, at(login, 1))
+    assert again == {**baseline_features(before, None, at(login, 1)), "device_challenge_failed": 1.0}
+    for name in ("ip_known_account", "subnet_known_account", "asn_known_account", "country_known_account",
+                 "timezone_known_account", "components_known_account", "device_known_account"):
+        assert again[name] == 0, name
+    assert again["km_from_last_success"] > 500 and b.last_success == before.last_success
+    assert b.successes == before.successes and b.hours == before.hours
+
+
+def test_a_failed_challenge_keeps_what_the_owner_had_shown_before_and_what_came_after():
+    b = advance(history(), at(HOME, 200, device="dev9", subnet="sub9"))   # the usual ip, country, zone
+    b = advance(b, at(HOME, 200.5, device="dev1", subnet="sub9b", ip="ip9b"))   # the owner, meanwhile
+    b = after_challenge(b, "dev9", "sub9", baseline.FAILED, T0 + 201 * 3600, login_ts=T0 + 200 * 3600)
+    f = baseline_features(b, None, at(HOME, 202, device="dev9", subnet="sub9"))
+    assert f["ip_known_account"] == f["country_known_account"] == f["timezone_known_account"] == 1
+    assert f["subnet_known_account"] == 0                          # only the challenged login used sub9
+    assert f["hours_since_last_success"] == 1.5                     # the owner's login stays the last
+    assert baseline_features(b, None, at(HOME, 202, subnet="sub9b", ip="ip9b"))["subnet_known_account"] == 1
+
+
+def test_a_passed_challenge_keeps_what_its_login_taught_and_a_later_failure_forgets_the_remembered_network():
+    login = at(HOME, 200, **THIEF)
+    b = after_challenge(advance(history(), login), "dev9", "sub9", baseline.PASSED, login.t + 60, login.t)
+    f = baseline_features(b, None, at(login, 2))
+    assert f["country_known_account"] == f["subnet_known_account"] == f["remembered_device"] == 1 and not b.pending
+    b = after_challenge(b, "dev9", "sub9", baseline.FAILED, login.t + 3 * 3600)
+    f = baseline_features(b, None, at(login, 4))
+    assert f["remembered_device"] == 0 and f["device_challenge_failed"] == 1
+    assert f["country_known_account"] == 1          # the passed login's places were vouched for
+
+
+def test_pending_take_backs_stay_few_and_a_row_written_before_them_still_loads():
+    b = history(12)
+    assert len(b.pending) <= baseline.MAX_PENDING
+    old = b.dumps().replace(',"p":' + json.dumps(b.pending, separators=(",", ":")), "")
+    assert '"p"' not in old and AccountBaseline.loads(old) == replace(b, pending=[])
