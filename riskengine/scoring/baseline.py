@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 from riskengine import quantities
 
@@ -74,9 +74,11 @@ class AccountBaseline:
     hours: list[int] = field(default_factory=lambda: [0] * 24)        # successes per UTC hour
     anonymizer_uses: int = 0
     failures: list[list] = field(default_factory=list)               # [ts, subnet] of failed logins
-    # What each of the last few successes taught, so that a failed or abandoned challenge on
-    # its login can take it back: [ts, device, [[kind, value, previous last-seen|None]...],
-    # previous last_success, anonymizer 0/1]. Entries older than PENDING_SECONDS go.
+    # The last few successes, so that the challenge on their login can still change what
+    # they taught: [ts, device, [[kind, value, previous last-seen|None]...], previous
+    # last_success, anonymizer 0/1] for one that taught (a failed challenge takes it back),
+    # [ts, device, None, the event's fields, 0] for a blocked one (a passed challenge teaches
+    # it after all). Entries older than PENDING_SECONDS go.
     pending: list[list] = field(default_factory=list)
 
     # ---- (de)serialisation: the stored row is this JSON -------------------------------
@@ -211,7 +213,8 @@ def _remember(seen: dict[str, float], value, t: float) -> None:
 def advance(b: AccountBaseline | None, ev: LoginEvent, refused: bool = False) -> AccountBaseline:
     """The baseline after this event (a new one for an account's first event). `refused`:
     the engine blocked it, so whoever it was did not get in and it teaches nothing about
-    the owner's devices and places (its failure, if it failed, still counts)."""
+    the owner's devices and places (its failure, if it failed, still counts); it is held
+    back, so that a challenge its sender passes after all can still teach it."""
     b = AccountBaseline() if b is None else AccountBaseline.loads(b.dumps())  # a copy: callers keep theirs
     assert b is not None
     b.events += 1
@@ -220,7 +223,18 @@ def advance(b: AccountBaseline | None, ev: LoginEvent, refused: bool = False) ->
         b.failures = [f for f in b.failures if f[0] > ev.t - DAY][-(MAX_FAILURES - 1):] + [[ev.t, ev.subnet]]
         return b        # a failed attempt teaches nothing about the owner's devices and places
     if refused:
+        _add_pending(b, [ev.t, ev.device, None, list(astuple(ev)), 0])
         return b
+    _add_pending(b, _teach(b, ev))
+    return b
+
+
+def _add_pending(b: AccountBaseline, entry: list) -> None:
+    b.pending = [p for p in b.pending if p[0] > entry[0] - PENDING_SECONDS][-(MAX_PENDING - 1):] + [entry]
+
+
+def _teach(b: AccountBaseline, ev: LoginEvent) -> list:
+    """Fold a successful event into `b`; returns its pending entry (what to take back)."""
     b.successes += 1
     if ev.device is not None:
         e = b.devices.get(ev.device)
@@ -241,9 +255,7 @@ def advance(b: AccountBaseline | None, ev: LoginEvent, refused: bool = False) ->
         b.last_success = [ev.t, ev.latitude, ev.longitude, ev.country]
     b.hours[int(ev.t // HOUR) % 24] += 1
     b.anonymizer_uses += int(bool(ev.anonymizer))
-    b.pending = [p for p in b.pending if p[0] > ev.t - PENDING_SECONDS][-(MAX_PENDING - 1):] + [
-        [ev.t, ev.device, taught, previous, int(bool(ev.anonymizer))]]
-    return b
+    return [ev.t, ev.device, taught, previous, int(bool(ev.anonymizer))]
 
 
 def advance_network(n: NetworkRecent | None, ev: LoginEvent) -> NetworkRecent | None:
@@ -270,6 +282,10 @@ def after_challenge(b: AccountBaseline, device: str | None, subnet: str | None, 
     if e is None:
         e = b.devices[device] = DeviceEntry(t, t)
     if outcome == PASSED:
+        held = _pending_of(b, device, login_ts)
+        if held is not None and held[2] is None:     # a blocked login whose sender proved to be the owner
+            _teach(b, LoginEvent(*held[3]))
+        e = b.devices.get(device) or e
         e.passed = t
         if subnet is not None and subnet not in e.networks:
             e.networks = (e.networks + [subnet])[-8:]
@@ -285,15 +301,24 @@ def after_challenge(b: AccountBaseline, device: str | None, subnet: str | None, 
     return b
 
 
+def _pending_of(b: AccountBaseline, device: str, login_ts: float | None) -> list | None:
+    """The pending entry of `device`'s login at `login_ts` (None: its latest), taken out."""
+    mine = [p for p in b.pending if p[1] == device and (login_ts is None or abs(p[0] - login_ts) < 1e-3)]
+    if not mine:
+        return None
+    b.pending.remove(mine[-1])
+    return mine[-1]
+
+
 def _take_back(b: AccountBaseline, device: str, login_ts: float | None) -> None:
     """Undo the pending success of `device` at `login_ts` (None: its latest): values it
     added are forgotten, values it saw again get their previous last-seen back, unless a
-    later event saw them since (then they are that event's too, and stay)."""
-    mine = [p for p in b.pending if p[1] == device and (login_ts is None or abs(p[0] - login_ts) < 1e-3)]
-    if not mine:
+    later event saw them since (then they are that event's too, and stay). A blocked
+    login's entry taught nothing: it just goes."""
+    entry = _pending_of(b, device, login_ts)
+    if entry is None or entry[2] is None:
         return
-    ts, _, taught, previous, anonymizer = entry = mine[-1]
-    b.pending.remove(entry)
+    ts, _, taught, previous, anonymizer = entry
     for kind, value, before in taught:
         seen = b.seen.get(kind, {})
         if seen.get(value) != ts:

@@ -212,3 +212,23 @@ def test_pending_take_backs_stay_few_and_a_row_written_before_them_still_loads()
     assert len(b.pending) <= baseline.MAX_PENDING
     old = b.dumps().replace(',"p":' + json.dumps(b.pending, separators=(",", ":")), "")
     assert '"p"' not in old and AccountBaseline.loads(old) == replace(b, pending=[])
+
+
+def test_a_blocked_login_teaches_nothing_unless_its_challenge_is_passed_after_all():
+    before = history()
+    login = at(HOME, 200, **THIEF)
+    blocked = advance(before, login, refused=True)
+    f = baseline_features(blocked, None, at(login, 1))
+    assert f == baseline_features(before, None, at(login, 1))
+    assert blocked.successes == before.successes and blocked.events == before.events + 1
+    failed = after_challenge(blocked, "dev9", "sub9", baseline.FAILED, login.t + 60, login.t)
+    assert baseline_features(failed, None, at(login, 1))["country_known_account"] == 0 and not failed.pending
+    passed = after_challenge(blocked, "dev9", "sub9", baseline.PASSED, login.t + 60, login.t)
+    f = baseline_features(passed, None, at(login, 1))
+    assert f["remembered_device"] == f["device_known_account"] == f["country_known_account"] == 1
+    assert passed.successes == before.successes + 1
+
+
+def test_a_refused_failure_still_counts_as_a_failure():
+    b = advance(history(), at(HOME, 200, subnet="proxy1", outcome="failure"), refused=True)
+    assert baseline_features(b, None, at(HOME, 200.1))["failures_other_networks_1h"] == 1
