@@ -254,8 +254,10 @@ _HISTORY = (
             "login.password_spray", at_least(2), 1),
     _flag("account_known", "account", "The account had an event before this one", "account.new", IS_0, -1),
     ACCOUNT_AGE,
-    _flag("new_device", "login", "The device was never seen on this account", "login.new_device", IS_1, 1),
-    _flag("new_country", "login", "The IP country was never seen on this account", "login.new_country", IS_1, 1),
+    _flag("new_device", "login", "The device never had an accepted event on this account (its baseline; without "
+          "one, never seen in any event)", "login.new_device", IS_1, 1),
+    _flag("new_country", "login", "The IP country never had an accepted event on this account (its baseline; "
+          "without one, never seen in any event)", "login.new_country", IS_1, 1),
     Feature("devices_per_account_30d", "account", "Devices used on this account in 30 days",
             "account.many_devices", at_least(3), 1),
     Feature("countries_per_account_30d", "account", "Countries this account was used from in 30 days",
@@ -330,7 +332,8 @@ _NETWORK_TYPE = (
           "residential)"),
     _flag("ip_user_hosting", "ip", "GeoIP2 Enterprise's user type is hosting", "ip.hosting_provider", IS_1, 1),
     Feature("subnet_sharing_excess", "sharing", "log2 of (accounts on the subnet in 24 hours + 1) over (the usual "
-            "number for its kind of network + 1): 200 on a cellular /24 is 0, 12 on a hosting /24 is +2.4",
+            "number for its kind of network + 1): 200 on a cellular /24 is 0, 12 on a hosting /24 is +2.4, 12 on a VPN "
+            "exit's is -1.7",
             "subnet.shared", at_least(2), 1),
 )
 ASSESS = Schema("assess", _EVENT + _EMAIL + _PHONE + _IP + _DEVICE + _PAYMENT + _SHARING + _HISTORY

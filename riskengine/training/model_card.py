@@ -35,29 +35,29 @@ def _worlds(meta: dict) -> str:
     if cross is None:
         return ""
     test, tr = meta["metrics"]["test"], meta["training"]
-    attacks = sorted(set(test.get("attacks", {})) | set(cross.get("attacks", {})))
-    att = _table([[k, test["attacks"].get(k, {}).get("events", ""),
-                   _pct(test["attacks"].get(k, {}).get("challenged_or_blocked")),
-                   _pct(test["attacks"].get(k, {}).get("successful_stopped")),
-                   cross["attacks"].get(k, {}).get("events", ""),
-                   _pct(cross["attacks"].get(k, {}).get("challenged_or_blocked")),
-                   _pct(cross["attacks"].get(k, {}).get("successful_stopped"))] for k in attacks],
-                 ["attack / variant", "in-world events", "stopped", "successful logins stopped",
-                  "cross-world events", "stopped", "successful logins stopped"])
-    segs = sorted(set(test["legit_segments"]) | set(cross["legit_segments"]))
-    seg = _table([[k, test["legit_segments"].get(k, {}).get("login_events", ""),
-                   _pct(test["legit_segments"].get(k, {}).get("login_flagged")),
-                   cross["legit_segments"].get(k, {}).get("login_events", ""),
-                   _pct(cross["legit_segments"].get(k, {}).get("login_flagged"))] for k in segs],
-                 ["legitimate segment", "in-world logins", "challenged or blocked", "cross-world logins",
-                  "challenged or blocked"])
-    legit = _table([[e, _pct(test["legit"].get(e, {}).get("challenge_rate")), _pct(test["legit"].get(e, {}).get(
-        "block_rate")), _pct(cross["legit"].get(e, {}).get("challenge_rate")),
-        _pct(cross["legit"].get(e, {}).get("block_rate"))] for e in ("signup", "login")],
-        ["legitimate", "in-world challenged", "in-world blocked", "cross-world challenged", "cross-world blocked"])
+    legit, att, seg = _world_tables(test, cross)
     worlds = ", ".join(str(w["seed"]) for w in tr.get("worlds", []))
     cross_eval = ", ".join(str(w["seed"]) for w in tr.get("cross_worlds", []) if w["role"] == "evaluation")
     cross_tune = ", ".join(str(w["seed"]) for w in tr.get("cross_worlds", []) if w["role"] == "thresholds")
+    opened = meta["metrics"].get("open_loop")
+    loop = ""
+    if opened is not None:
+        o_legit, o_att, o_seg = _world_tables(opened["test"], opened["cross_world"])
+        loop = f"""### The same worlds, open loop
+Above, the worlds are replayed closed loop: the model's own decisions act as they do live (a
+blocked event teaches the account's baseline nothing; a challenged successful login is answered,
+by its owner passed 93% of the time, by a thief never, and the answer teaches), so a takeover
+the model stopped does not make the thief's device the account's own. Here the same worlds as
+the training replay sees them (open loop: every event stored as allowed, the simulator's own
+challenges teach), with the same model and thresholds.
+
+{o_legit}
+
+{o_att}
+
+{o_seg}
+
+"""
     return f"""## In-world and cross-world results (simulated)
 Trained on worlds {worlds} (parameters drawn from `riskengine.sim.params.TRAIN_RANGES`). The
 cross-world set is worlds {cross_eval}, whose every parameter lies outside the training ranges
@@ -80,7 +80,31 @@ ROC AUC in-world {test['roc_auc']}, cross-world {cross['roc_auc']}; PR AUC {test
 
 {seg}
 
-"""
+{loop}"""
+
+
+def _world_tables(test: dict, cross: dict) -> tuple[str, str, str]:
+    attacks = sorted(set(test.get("attacks", {})) | set(cross.get("attacks", {})))
+    att = _table([[k, test["attacks"].get(k, {}).get("events", ""),
+                   _pct(test["attacks"].get(k, {}).get("challenged_or_blocked")),
+                   _pct(test["attacks"].get(k, {}).get("successful_stopped")),
+                   cross["attacks"].get(k, {}).get("events", ""),
+                   _pct(cross["attacks"].get(k, {}).get("challenged_or_blocked")),
+                   _pct(cross["attacks"].get(k, {}).get("successful_stopped"))] for k in attacks],
+                 ["attack / variant", "in-world events", "stopped", "successful logins stopped",
+                  "cross-world events", "stopped", "successful logins stopped"])
+    segs = sorted(set(test["legit_segments"]) | set(cross["legit_segments"]))
+    seg = _table([[k, test["legit_segments"].get(k, {}).get("login_events", ""),
+                   _pct(test["legit_segments"].get(k, {}).get("login_flagged")),
+                   cross["legit_segments"].get(k, {}).get("login_events", ""),
+                   _pct(cross["legit_segments"].get(k, {}).get("login_flagged"))] for k in segs],
+                 ["legitimate segment", "in-world logins", "challenged or blocked", "cross-world logins",
+                  "challenged or blocked"])
+    legit = _table([[e, _pct(test["legit"].get(e, {}).get("challenge_rate")), _pct(test["legit"].get(e, {}).get(
+        "block_rate")), _pct(cross["legit"].get(e, {}).get("challenge_rate")),
+        _pct(cross["legit"].get(e, {}).get("block_rate"))] for e in ("signup", "login")],
+        ["legitimate", "in-world challenged", "in-world blocked", "cross-world challenged", "cross-world blocked"])
+    return legit, att, seg
 
 
 def render_card(meta: dict) -> str:
