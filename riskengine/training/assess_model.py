@@ -210,6 +210,10 @@ def evaluate(probs: np.ndarray, ds: Dataset, mask: np.ndarray, th: dict) -> dict
         if kind in ("ato", "password_spray") and ok.any():
             row["successful_logins"] = int(ok.sum())
             row["successful_stopped"] = round(float(flag[ok].mean()), 4)
+        signups = m & (ev == "signup")
+        if signups.any():        # a farm's target is its signups (its accounts' logins come after)
+            row["signups"] = int(signups.sum())
+            row["signups_stopped"] = round(float(flag[signups].mean()), 4)
         report["attacks"][f"{kind}/{variant}"] = row
     for event in ("signup", "login"):
         m = (y == 0) & (ev == event)
