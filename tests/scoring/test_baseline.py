@@ -22,6 +22,9 @@ from riskengine.scoring.baseline import (
     network_kind,
     subnet_sharing_excess,
 )
+from riskengine.scoring.features import Signals, build_features, network_type_features
+from riskengine.scoring.history import History
+from riskengine.signals.ip import IPSignals
 
 T0 = 1_790_000_000.0
 HOME = LoginEvent(t=T0, login=True, outcome="success", account="a1", device="dev1", components="hw1",
@@ -232,3 +235,32 @@ def test_a_blocked_login_teaches_nothing_unless_its_challenge_is_passed_after_al
 def test_a_refused_failure_still_counts_as_a_failure():
     b = advance(history(), at(HOME, 200, subnet="proxy1", outcome="failure"), refused=True)
     assert baseline_features(b, None, at(HOME, 200.1))["failures_other_networks_1h"] == 1
+
+
+# ---- what the features take from the baseline and the network's kind ----------------------
+def _ip(**over) -> IPSignals:
+    base = dict(version=4, private=False, subnet="198.51.100.0/24", country="NL", latitude=52.4, longitude=4.9,
+                accuracy_km=50, timezone="Europe/Amsterdam", asn=14061, as_org="Hosting BV", anonymous=False,
+                vpn=False, hosting=True, tor=False, residential_proxy=False, public_proxy=False,
+                connection_type="Corporate", user_type="hosting")
+    return IPSignals(**{**base, **over})
+
+
+def test_a_vpn_exits_sharing_is_weighed_as_a_vpns_a_servers_as_a_servers():
+    busy = History(shared={"subnet": {"1h": 3, "24h": 12, "7d": 20, "30d": 30}})
+    server = network_type_features(_ip(), busy)["subnet_sharing_excess"]
+    vpn = network_type_features(_ip(anonymous=True, vpn=True), busy)["subnet_sharing_excess"]
+    assert server > 2 and vpn < -1.5
+    assert network_type_features(_ip(anonymous=True, vpn=True), busy)["ip_user_hosting"] == 1   # still hosted
+
+
+def test_new_device_and_new_country_follow_the_baseline_where_there_is_one():
+    h = History(account_known=True, account_age_days=9.0, device_seen_before=True, country_seen_before=True)
+    s = Signals(None, None, _ip(), None, None)
+    base = {"device_known_account": 0.0, "country_known_account": 0.0}
+    f = build_features("login", "success", None, None, s, h, T0, base)
+    assert f["new_device"] == 1 and f["new_country"] == 1     # the links saw them: in a failed try, say
+    f = build_features("login", "success", None, None, s, h, T0, {"device_known_account": 1.0})
+    assert f["new_device"] == 0 and f["new_country"] == 0
+    f = build_features("login", "success", None, None, s, h, T0, None)
+    assert f["new_device"] == 0 and f["new_country"] == 0     # no baseline: the links say

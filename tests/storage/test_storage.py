@@ -41,6 +41,25 @@ def test_history_counts_other_accounts_per_window(db_url):
     eng.dispose()
 
 
+def test_linked_accounts_count_people_and_cards_not_a_popular_hardware_fingerprint(db_url):
+    eng = storage.make_engine(db_url)
+    t = 10 * DAY
+    with eng.begin() as conn:
+        for i in range(6):       # six owners of the same phone model
+            storage.record(conn, row(i, f"owner{i}", t - DAY), {}, {"components": "pixel8-build"})
+        storage.record(conn, row(10, "sibling", t - DAY), {}, {"device": "tablet1"})
+        storage.record(conn, row(11, "me", t - 2 * DAY), {}, {"components": "pixel8-build", "device": "tablet1"})
+    with eng.connect() as conn:
+        h = storage.read_history(conn, "me", {"components": "pixel8-build", "device": "tablet1"}, t, ip=None,
+                                 asn=None, device="tablet1", country=None)
+        only_hw = storage.read_history(conn, "me", {"components": "pixel8-build"}, t, ip=None, asn=None,
+                                       device=None, country=None)
+    assert h.shared["components"]["30d"] == 6            # the fingerprint's own count still says it
+    assert h.linked_accounts == 1                         # the sibling on the shared tablet, not the six
+    assert only_hw.linked_accounts == 0
+    eng.dispose()
+
+
 def test_failed_logins_and_asn_signups(db_url):
     eng = storage.make_engine(db_url)
     t = 10 * DAY
