@@ -73,6 +73,9 @@ class Dataset:
 # (the simulator's own rates: sim.legit.challenge, sim.campaigns.ato_challenge).
 OWNER_PASSES = 0.93
 THIEF_FAILS = 0.6          # else walks away (abandoned)
+# Whose challenge is a thief's: logins into someone else's account. A farm's own accounts are
+# its operator's (the mailbox and number are his): he answers like an owner.
+TAKEOVERS = ("ato", "password_spray")
 
 
 def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None, closed_loop: bool = False,
@@ -84,7 +87,8 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None, c
     challenged some new devices and some takeovers) teach the baseline, and every event is
     stored as if allowed. Closed loop (needs `model`): the model's decisions act as they do
     live: a blocked event teaches the baseline nothing, a challenged successful login is
-    answered (its owner passes OWNER_PASSES of the time, a thief never: fails or walks away)
+    answered (its owner passes OWNER_PASSES of the time, a thief into someone else's account
+    never: fails or walks away)
     and the answer teaches; the simulator's challenges are not used. That is how the
     service would have seen the world, and what its target rates are about."""
     if closed_loop and model is None:
@@ -125,7 +129,7 @@ def replay(events, geoip: dict, workdir: Path, log=print, model=None, db=None, c
                 if closed_loop:
                     challenge = None
                     if row["decision"] == "challenge" and req.login is not None and req.login.outcome == "success":
-                        challenge = _answer(answers, ev.fraud or ev.campaign != "legit")
+                        challenge = _answer(answers, ev.campaign in TAKEOVERS)
                 if challenge:
                     learn_from_challenge(conn, req.account.id, links.get("device"), links.get("subnet"),
                                          challenge, t, t)
