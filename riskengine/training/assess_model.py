@@ -259,6 +259,15 @@ def build(seed: int, accounts: int, days: int, params, tmp: Path, log=print) -> 
     return SimWorld(seed, world.events, world.write_geoip(wdir / "geoip"), wdir)
 
 
+def deciding_model(booster, cal: dict, th: dict) -> RiskModel:
+    """The model as a closed-loop replay runs it: one event at a time, on one thread (one-row
+    predictions on two threads spent most of their time starting and spinning OpenMP threads:
+    40 events a second on a busy machine)."""
+    one = booster.copy()
+    one.set_param({"nthread": 1})
+    return RiskModel("training", one, FEATURES, cal, th)
+
+
 def replay_world(w: SimWorld, log=print, model=None) -> Dataset:
     """A world replayed open loop, or closed loop with `model` (each replay its own database)."""
     n = len(list(w.workdir.glob("replay*")))
@@ -278,11 +287,11 @@ def _cross_world(worlds_x: list[SimWorld], booster, cal: dict, th: dict, log) ->
     half = max(1, len(worlds_x) // 2)
     tune_w, eval_w = worlds_x[:half], worlds_x[half:] or worlds_x[:half]
     tags = {w.seed: f"x{w.seed}" for w in worlds_x}
-    model = RiskModel("training", booster, FEATURES, cal, th)
+    model = deciding_model(booster, cal, th)
     tune = Dataset.concat([replay_world(w, log, model) for w in tune_w], [tags[w.seed] for w in tune_w])
     tune_probs = calibrate(margin(booster, tune.X, FEATURES), cal)
     th = stricter(th, thresholds(tune_probs, tune, np.ones(len(tune.y), dtype=bool)))
-    model = RiskModel("training", booster, FEATURES, cal, th)
+    model = deciding_model(booster, cal, th)
     everything = np.ones(sum(len(w.events) for w in eval_w), dtype=bool)
     held = Dataset.concat([replay_world(w, log, model) for w in eval_w], [tags[w.seed] for w in eval_w])
     cross = evaluate(calibrate(margin(booster, held.X, FEATURES), cal), held, everything, th)
@@ -325,7 +334,7 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
             metrics["cross_world"], open_loop["cross_world"] = cross, cross_open
             open_loop["test"] = evaluate(probs, ds, test_mask, th)
             # In-world too as the service would have run it: the training worlds again, closed loop.
-            model = RiskModel("training", booster, FEATURES, cal, th)
+            model = deciding_model(booster, cal, th)
             closed = Dataset.concat([replay_world(w, log, model) for w in worlds_in], [f"w{s}" for s, _ in train_specs])
             metrics["test"] = evaluate(calibrate(margin(booster, closed.X, FEATURES), cal), closed, test_mask, th)
             metrics["open_loop"] = open_loop
