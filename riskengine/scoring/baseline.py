@@ -154,6 +154,11 @@ def subnet_sharing_excess(accounts_on_subnet: float | None, kind: str) -> float:
     return math.log2((accounts_on_subnet + 1.0) / (EXPECTED_ACCOUNTS_PER_SUBNET[kind] + 1.0))
 
 
+def _tz_country(ev: LoginEvent) -> str | None:
+    """The (time zone, IP country) pair, as the baseline keeps it."""
+    return None if ev.timezone is None or ev.country is None else f"{ev.timezone}|{ev.country}"
+
+
 def _known(b: AccountBaseline, kind: str, value) -> float:
     if value is None:
         return NAN
@@ -181,7 +186,8 @@ def baseline_features(b: AccountBaseline | None, n: NetworkRecent | None, ev: Lo
     for name, kind, value in (("components_known_account", "c", ev.components), ("ip_known_account", "ip", ev.ip),
                               ("subnet_known_account", "sub", ev.subnet), ("asn_known_account", "asn", ev.asn),
                               ("country_known_account", "cc", ev.country),
-                              ("timezone_known_account", "tz", ev.timezone)):
+                              ("timezone_known_account", "tz", ev.timezone),
+                              ("timezone_country_known_account", "tzcc", _tz_country(ev))):
         out[name] = _known(b, kind, value)
     if ev.anonymizer is not None:
         out["first_anonymizer_use"] = float(bool(ev.anonymizer) and b.anonymizer_uses == 0 and b.events > 0)
@@ -246,7 +252,7 @@ def _teach(b: AccountBaseline, ev: LoginEvent) -> list:
         e.successes += 1
     taught = []
     for kind, value in (("c", ev.components), ("ip", ev.ip), ("sub", ev.subnet), ("asn", ev.asn),
-                        ("cc", ev.country), ("tz", ev.timezone)):
+                        ("cc", ev.country), ("tz", ev.timezone), ("tzcc", _tz_country(ev))):
         if value is not None:
             taught.append([kind, str(value), b.seen.get(kind, {}).get(str(value))])
         _remember(b.seen.setdefault(kind, {}), value, ev.t)

@@ -336,8 +336,14 @@ _NETWORK_TYPE = (
             "exit's is -1.7",
             "subnet.shared", at_least(2), 1),
 )
+# The account's own usual mismatch: a VPN user's exit abroad, an expat's laptop on home time.
+_BASELINE_PAIRS = (
+    _flag("timezone_country_known_account", "baseline", "This device time zone with this IP country was seen "
+          "on this account before (a time zone that does not fit the country, but always has for this account)",
+          None, None, -1),
+)
 ASSESS = Schema("assess", _EVENT + _EMAIL + _PHONE + _IP + _DEVICE + _PAYMENT + _SHARING + _HISTORY
-                + _AUTOMATION_KINDS + _EMAIL_DOMAIN + _DEVICE_TOKEN + _BASELINE + _NETWORK_TYPE)
+                + _AUTOMATION_KINDS + _EMAIL_DOMAIN + _DEVICE_TOKEN + _BASELINE + _NETWORK_TYPE + _BASELINE_PAIRS)
 
 
 # --------------------------------------------------------------------------- active model

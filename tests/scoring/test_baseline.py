@@ -264,3 +264,14 @@ def test_new_device_and_new_country_follow_the_baseline_where_there_is_one():
     assert f["new_device"] == 0 and f["new_country"] == 0
     f = build_features("login", "success", None, None, s, h, T0, None)
     assert f["new_device"] == 0 and f["new_country"] == 0     # no baseline: the links say
+
+
+def test_the_accounts_usual_timezone_abroad_is_a_known_pair_a_thief_on_it_elsewhere_is_not():
+    vpn = replace(HOME, country="NL")                        # a VPN exit in NL, the laptop on New York time
+    b = None
+    for day in range(5):
+        b = advance(b, at(vpn, 24 * day))
+    assert baseline_features(b, None, at(vpn, 24 * 6))["timezone_country_known_account"] == 1
+    thief = baseline_features(b, None, at(vpn, 24 * 6, country="GB", device="dev9"))
+    assert thief["timezone_country_known_account"] == 0 and thief["timezone_known_account"] == 1
+    assert math.isnan(baseline_features(b, None, at(vpn, 24 * 6, timezone=None))["timezone_country_known_account"])
