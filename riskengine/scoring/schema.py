@@ -177,7 +177,7 @@ _EMAIL_DOMAIN = (
             "Signups with this email domain in the last 24 hours (NaN as for the hour)",
             "email.domain_burst", at_least(20), 1),
     Feature("email_domain_age_days", "velocity",
-            "Days since this engine first saw a signup with this email domain (0: never before; NaN as above)",
+            "Days since this engine first saw a signup with this email domain (NaN: never before, or as above)",
             "email.domain_new", When("<", 1), -1),
 )
 _PHONE = (

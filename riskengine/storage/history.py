@@ -131,5 +131,7 @@ def read_history(conn: Connection, account_id: str, links: dict[str, str], t: fl
 def _email_domain_history(conn, h: History, params: dict) -> None:
     in_1h, in_24h, first = driver(conn, EMAIL_DOMAIN_SQL, params).one()
     h.signups_per_email_domain_1h, h.signups_per_email_domain_24h = int(in_1h), int(in_24h)
-    # A domain never seen before is as new as a domain can be: age 0, not unknown.
-    h.email_domain_age_days = 0.0 if first is None else max(0.0, (params["t"] - first) / DAY)
+    # A domain's first signup here has no age: on a young install that is every company and
+    # school domain. Scored as 0 (monotone: younger is riskier) it ranked each one with a farm's
+    # domain minutes into its burst; a farm's domain ages from its first signup.
+    h.email_domain_age_days = None if first is None else max(0.0, (params["t"] - first) / DAY)

@@ -116,7 +116,7 @@ def test_signups_per_email_domain_and_its_age(db_url):
     assert (h.signups_per_email_domain_1h, h.signups_per_email_domain_24h) == (3, 5)
     assert round(h.email_domain_age_days, 6) == 10.0
     assert (unseen.signups_per_email_domain_1h, unseen.signups_per_email_domain_24h) == (0, 0)
-    assert unseen.email_domain_age_days == 0.0                     # never seen: as new as can be
+    assert unseen.email_domain_age_days is None                    # first signup here: no age yet
     assert (skipped.signups_per_email_domain_1h, skipped.email_domain_age_days) == (None, None)
     eng.dispose()
 
