@@ -86,3 +86,15 @@ def test_logins_do_not_read_the_domain_counts(client, auth):
     body["account"]["email"] = f"user0@{FARM_DOMAIN}"
     v = assess(client, auth, body)["signals"]["velocity"]
     assert v["signups_per_email_domain_1h"] is None and v["email_domain_age_days"] is None
+
+
+@pytest.mark.parametrize("domain", ["example.com", "northpath.co.uk", "cs.uni-freiburg.de"])
+def test_a_company_domains_first_signup_on_a_fresh_engine_is_allowed(client, auth, domain):
+    """On a fresh install every company and school domain is new to the engine. Its first signup
+    has no domain age (not age 0), and with the shipped model a clean one is allowed."""
+    body = signup(f"first_{domain}")
+    body["account"].update(email=f"jane.doe@{domain}")
+    out = assess(client, auth, body)
+    assert out["signals"]["velocity"]["email_domain_age_days"] is None
+    assert not any(r["code"] == "email.domain_new" for r in out["reasons"])
+    assert out["decision"] == "allow", out["reasons"]
