@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 from riskengine.quantities import account_age_days
 from riskengine.scoring.history import History
 from riskengine.storage.engine import DAY, WINDOWS, driver
-from riskengine.storage.links import LINK_KINDS, STRONG_KINDS
+from riskengine.storage.links import LINK_KINDS, LINKING_KINDS
 
 # Statements are built once: composing SQLAlchemy expressions per request cost more than
 # running them. Absent identifiers bind NULL, which matches no row.
@@ -31,7 +31,7 @@ SHARED_SQL = text("\nUNION ALL\n".join(_SHARED_PART.format(kind=k, cap=SHARE_CAP
 
 _LINKED_PART = (
     "(SELECT COUNT(*) FROM (SELECT DISTINCT account_id FROM entitylink WHERE ("
-    + " OR ".join(f"(kind = '{k}' AND value = :link_{k})" for k in STRONG_KINDS)
+    + " OR ".join(f"(kind = '{k}' AND value = :link_{k})" for k in LINKING_KINDS)
     + f") AND account_id <> :acct AND last_seen > :w30d AND first_seen <= :t LIMIT {SHARE_CAP}) AS linked)")
 
 
@@ -108,7 +108,7 @@ def read_history(conn: Connection, account_id: str, links: dict[str, str], t: fl
         if links.get(kind) is not None:
             h.shared[kind] = {"1h": int(h1), "24h": int(h24), "7d": int(d7), "30d": int(d30)}
     row = dict(zip(ACCOUNT_COLUMNS, driver(conn, ACCOUNT_SQL, params).one(), strict=True))
-    if any(links.get(k) for k in STRONG_KINDS):
+    if any(links.get(k) for k in LINKING_KINDS):
         h.linked_accounts = int(row["linked"])
     h.signups_per_asn_1h = None if asn is None else int(row["asn_signups_1h"])
     h.failed_logins_account_1h, h.failed_logins_account_24h = int(row["failed_1h"]), int(row["failed_24h"])
