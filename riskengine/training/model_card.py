@@ -64,7 +64,10 @@ cross-world set is worlds {cross_eval}, whose every parameter lies outside the t
 (`CROSS_RANGES`: bigger and busier NATs, more device churn and sharing, more travellers, expats,
 VPN and heavy users, more careful attackers); worlds {cross_tune} (also outside) set the
 thresholds together with the training out-of-fold scores (the stricter of the two wins), so the
-target rates are meant to hold off the training distribution. Every world's parameters are in
+target rates are meant to hold off the training distribution. Thresholds are tuned, and the
+cross-world set is scored, on each world's legitimate events of its last 30% of days (and all
+its attacks): a world starts with an empty database, and its early events have less history
+behind their sharing counts than a live engine's. Every world's parameters are in
 meta.json. All of it is simulated data: it says how the model holds when the simulator's
 assumptions move, not how it does on your traffic.
 
