@@ -224,6 +224,20 @@ def world_dataset(seed: int, accounts: int, days: int, params, tmp: Path, log=pr
     return replay(world.events, geoip, wdir, log=log)
 
 
+# Several training worlds differ in size too. Sharing counts grow with the population behind
+# every NAT, VPN exit and popular phone model: a model trained on 1,200-account worlds flagged
+# twice the legitimate logins of a 3,000- or 6,000-account world that it flagged in its own.
+WORLD_SCALES = (1, 2, 3)
+
+
+def world_sizes(accounts: int, worlds: int) -> list[int]:
+    """Legitimate accounts per training world: `accounts` for one world, else accounts x
+    WORLD_SCALES in turn."""
+    if worlds == 1:
+        return [accounts]
+    return [accounts * WORLD_SCALES[i % len(WORLD_SCALES)] for i in range(worlds)]
+
+
 def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=None, log=print,
                     worlds: int = 1, cross_worlds: int = 0) -> Path:
     """Train on `worlds` simulated worlds (one: the fixed default world; more: parameters
@@ -235,8 +249,9 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
     started = time.perf_counter()
     train_specs = [(seed + i, WorldParams() if worlds == 1 else draw(seed + i, TRAIN_RANGES)) for i in range(worlds)]
     cross_specs = [(seed + 1000 + j, draw(seed + 1000 + j, CROSS_RANGES)) for j in range(cross_worlds)]
+    sizes = world_sizes(accounts, worlds)
     with tempfile.TemporaryDirectory(prefix="riskengine-train-") as tmp:
-        parts = [world_dataset(s, accounts, days, p, Path(tmp), log) for s, p in train_specs]
+        parts = [world_dataset(s, n, days, p, Path(tmp), log) for (s, p), n in zip(train_specs, sizes, strict=True)]
         cross_parts = [world_dataset(s, accounts, days, p, Path(tmp), log) for s, p in cross_specs]
     ds = Dataset.concat(parts, [f"w{s}" for s, _ in train_specs])
     train_mask, test_mask = split(ds)
@@ -267,7 +282,8 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
         command += f" --worlds {worlds} --cross-worlds {cross_worlds}"
     meta = {"version": version, "features": FEATURES, "calibration": cal, "thresholds": th,
             "targets": TARGETS, "params": params, "rounds": ROUNDS, "metrics": metrics,
-            "training": {"seed": seed, "accounts": accounts, "days": days, "events": int(len(ds.y)),
+            "training": {"seed": seed, "accounts": accounts, "world_accounts": sizes, "days": days,
+                         "events": int(len(ds.y)),
                          "data": "simulated (riskengine.sim.world)", "command": command,
                          "worlds": [{"seed": s, "params": p.as_dict()} for s, p in train_specs],
                          "cross_worlds": [{"seed": s, "params": p.as_dict(),

@@ -123,7 +123,7 @@ before you rely on it (see "Retraining on real labels").
 - Command: `{tr['command']}`
   (in a source checkout add `--out riskengine/models` to write it where the package ships its
   models; without `--out` it goes to `./models/`)
-- {tr['events']} simulated events ({tr['accounts']} legitimate accounts over {tr['days']} days, plus campaigns).
+- {tr['events']} simulated events ({_accounts(tr)} legitimate accounts over {tr['days']} days, plus campaigns).
 - Device tokens: the simulated pages run the browser collector (`riskengine.sim.collector`): most
   real-browser events carry a valid signed token, a few an expired one or one from another
   network; HTTP-library farms none, or a harvested one replayed from their own network;
@@ -229,3 +229,10 @@ labels from `POST /v1/labels` by account, hold out by whole fraud cluster, and t
 `riskengine.train_active` does; ship the directory under `riskengine/models/` (or the directory
 `RISKENGINE_MODELS_DIR` names) with `"kind": "active"`, or point `RISKENGINE_ACTIVE_MODEL` at it.
 """
+
+
+def _accounts(training: dict) -> str:
+    sizes = training.get("world_accounts") or [training["accounts"]]
+    if len(sizes) == 1:
+        return str(sizes[0])
+    return " + ".join(str(n) for n in sizes) + " (one world each)"
