@@ -162,9 +162,10 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *names: str) -> s
 
 def farm_signup(i):
     body = signup(f"farm_{i}", occurred_at=at(48 - i))
-    body["account"].update(email=f"x{i}q9z{i}@example.com", phone=None)
+    body["account"].update(email=f"x{i}q9z{i}@example.com", phone="+44 7911 654321")
     body["device"].update(id="dv_farm", components_hash="hw_farm")
-    body["payment"] = {"fingerprint": "fp_farm", "funding": "prepaid", "country": "US"}
+    body["payment"] = {"fingerprint": "fp_farm", "funding": "prepaid", "country": "US", "bin": "424242",
+                       "last4": "4242"}
     return body
 
 

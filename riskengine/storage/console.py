@@ -87,7 +87,8 @@ def account_detail(conn: Connection, account_id: str, limit: int = 100) -> dict 
         return None
     rows = conn.execute(text(
         "SELECT id, event, occurred_ts, decision, monitored_decision, score, decided_by, degraded, "
-        "model_version, policy_version, ip, ip_country, response FROM assessment WHERE account_id = :a "
+        "model_version, policy_version, ip, ip_country, phone_last4, card_last4, card_brand, response "
+        "FROM assessment WHERE account_id = :a "
         "ORDER BY occurred_ts DESC LIMIT :n"), {"a": account_id, "n": limit}).mappings().all()
     assessments = []
     for r in rows:
@@ -161,7 +162,39 @@ def cluster_detail(conn: Connection, cluster_id: str, limit: int = 500) -> dict:
             by_value.setdefault(("template", f"{fp & 0xFFFFFFFFFFFFFFFF:016x}"), []).append(acct)
         shared = [{"kind": k, "value": v, "accounts": sorted(set(a))}
                   for (k, v), a in sorted(by_value.items()) if len(set(a)) > 1]
+        digits = shown_digits(conn, ids, {(s["kind"], s["value"]) for s in shared})
+        for s in shared:
+            s["shown"] = digits.get((s["kind"], s["value"]))
     return {"cluster_id": cluster_id, "members": members, "shared": shared}
+
+
+def _link_sql(dialect: str, kind: str) -> str:
+    if dialect == "postgresql":
+        return f"json_extract_path_text(inputs, 'links', '{kind}')"
+    return f"json_extract(inputs, '$.links.{kind}')"
+
+
+def shown_digits(conn: Connection, account_ids: list[str], values: set[tuple[str, str]],
+                 cap: int = 20_000) -> dict[tuple[str, str], dict]:
+    """What an analyst may read of shared phones and cards: (kind, keyed hash) -> {"last4",
+    "brand"} from the assessments of `account_ids` that stored them (the hash is the request's
+    own, in its stored links, so the digits are the same number's). Values whose assessments
+    kept no digits (older than the retention, or stored before the digits were) are left out."""
+    wanted = {kind for kind, _ in values} & {"phone", "payment"}
+    if not account_ids or not wanted:
+        return {}
+    d = conn.dialect.name
+    out: dict[tuple[str, str], dict] = {}
+    for kind in sorted(wanted):
+        last4 = "phone_last4" if kind == "phone" else "card_last4"
+        rows = conn.execute(text(
+            f"SELECT {_link_sql(d, kind)} AS value, {last4}, card_brand FROM assessment "
+            f"WHERE account_id IN :ids AND {last4} IS NOT NULL ORDER BY occurred_ts DESC LIMIT :n")
+            .bindparams(bindparam("ids", expanding=True)), {"ids": account_ids, "n": cap}).all()
+        for value, digits, brand in rows:
+            if (kind, value) in values and (kind, value) not in out:
+                out[(kind, value)] = {"last4": digits, "brand": brand if kind == "payment" else None}
+    return out
 
 
 def overview(conn: Connection, since: float, bucket: float, sample: int = 5000) -> dict:

@@ -95,6 +95,11 @@ class Assessment(SQLModel, table=True):
     model_version: str | None = Field(default=None, max_length=64)
     policy_version: str | None = Field(default=None, max_length=64)
     degraded: bool = False
+    # What analysts see of the phone and card (scoring/shown.py): raw last digits, removed by the
+    # retention job with the other raw fields; the brand is the BIN's network, not personal.
+    phone_last4: str | None = Field(default=None, max_length=4)
+    card_last4: str | None = Field(default=None, max_length=4)
+    card_brand: str | None = Field(default=None, max_length=16)
     features: list[float | None] | None = Field(default=None, sa_column=Column(JSON))
     inputs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))    # request with linking ids hashed
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))       # the answer given
