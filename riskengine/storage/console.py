@@ -37,15 +37,15 @@ def review_queue(conn: Connection, flt: QueueFilter, sort: str = "score", after:
                  limit: int = 50) -> list[dict]:
     """Unlabelled accounts the engine challenged, blocked or flagged in a rescore, best first;
     `after` is the last row's key from the page before (keyset paging: a page costs the same at
-    the millionth row as at the first)."""
+    the millionth row as at the first). A country filter is two walks, one per country column
+    (declared, last IP's), each down its own index in queue order and stopping at `limit` rows:
+    the page is the best `limit` of both, so a country nobody in the queue has costs two empty
+    index probes, not a walk of the whole queue."""
     where = [_IN_REVIEW, "NOT EXISTS (SELECT 1 FROM label l WHERE l.account_id = account.id)"]
     params: dict = {"n": limit}
     if flt.event:
         where.append("a.event = :event")
         params["event"] = flt.event
-    if flt.country:
-        where.append("(account.country = :country OR a.ip_country = :country)")
-        params["country"] = flt.country.upper()
     if flt.cluster:
         where.append("account.cluster_id = :cluster")
         params["cluster"] = flt.cluster
@@ -62,6 +62,17 @@ def review_queue(conn: Connection, flt: QueueFilter, sort: str = "score", after:
         if after:
             where.append(f"({_SCORE}, updated_ts, account.id) < (:s, :t, :id)")
             params.update(s=float(after[0]), t=float(after[1]), id=str(after[2]))
+    if not flt.country:
+        return _queue_rows(conn, where, order, params, sort)
+    params["country"] = flt.country.upper()
+    found: dict[str, dict] = {}
+    for column in ("country", "last_ip_country"):
+        for row in _queue_rows(conn, [*where, f"account.{column} = :country"], order, params, sort):
+            found[row["id"]] = row
+    return sorted(found.values(), key=lambda r: r["key"], reverse=True)[:limit]
+
+
+def _queue_rows(conn: Connection, where: list[str], order: str, params: dict, sort: str) -> list[dict]:
     sql = (f"SELECT account.id, account.email, account.country, last_decision, rescore_decision, last_score, "
            f"updated_ts, cluster_id, cluster_size, a.event, a.ip_country, a.response "
            f"FROM account LEFT JOIN assessment a ON a.id = account.last_assessment_id "
