@@ -136,6 +136,11 @@ def test_an_analyst_works_the_console_in_a_real_browser(app, users, world, serve
     page.click("#label-form button[value=legit]")
     page.wait_for_selector("#labels >> text=known customer, verified by phone")
     page.wait_for_selector("#hours-chart[data-drawn='1']")
+    # A farm account: its phone and card by their last digits alone, its linked accounts.
+    page.goto(f"{server}/console/accounts/farm_2")
+    assert page.inner_text("#phones") == "phone ••••4321" and page.inner_text("#cards") == "card visa ••••4242"
+    assert "7911" not in page.content()
+    page.wait_for_selector("#hours-chart[data-drawn='1']")
     _shot(page, "account")
 
     # Cluster: the graph is drawn; bulk-label two members fraud through the confirmation step.
