@@ -328,3 +328,15 @@ def test_migration_gives_accounts_the_country_of_their_last_signup_or_login(empt
         assert dict(conn.execute(text("SELECT id, last_ip_country FROM account")).all()) == {"a": "FR", "b": None}
     command.downgrade(migrate._alembic_config(empty_db), "a3f6c8e2d4b1")
     assert "last_ip_country" not in {c["name"] for c in inspect(empty_db).get_columns("account")}
+    with empty_db.connect() as conn:        # no copy of the table lost the queue's expression index
+        assert conn.execute(text("SELECT COUNT(*) FROM account WHERE COALESCE(last_score, -1.0) > -2")).scalar() == 2
+    assert "ix_account_review_score" in _index_names(empty_db, "account")
+
+
+def _index_names(engine, table: str) -> set[str]:
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                    "AND tbl_name = :t"), {"t": table})}
+        return {r[0] for r in conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = :t "
+                                                "AND schemaname = current_schema()"), {"t": table})}

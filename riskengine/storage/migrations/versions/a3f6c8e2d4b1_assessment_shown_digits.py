@@ -20,10 +20,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('assessment') as batch:
-        batch.add_column(sa.Column('phone_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True))
-        batch.add_column(sa.Column('card_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True))
-        batch.add_column(sa.Column('card_brand', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
+    # Plain ALTER TABLE on both databases: a batch (copy) migration on SQLite would drop the
+    # expression indexes it cannot reflect (ix_account_review_score).
+    op.add_column('assessment', sa.Column('phone_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True))
+    op.add_column('assessment', sa.Column('card_last4', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True))
+    op.add_column('assessment', sa.Column('card_brand', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         op.execute("UPDATE assessment SET card_last4 = inputs -> 'payment' ->> 'last4' "
                    "WHERE inputs -> 'payment' ->> 'last4' ~ '^[0-9]{4}$'")
@@ -33,7 +34,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('assessment') as batch:
-        batch.drop_column('card_brand')
-        batch.drop_column('card_last4')
-        batch.drop_column('phone_last4')
+    op.drop_column('assessment', 'card_brand')
+    op.drop_column('assessment', 'card_last4')
+    op.drop_column('assessment', 'phone_last4')

@@ -25,8 +25,9 @@ KEYS = {"score": [sa.text("COALESCE(last_score, -1.0)"), sa.text("updated_ts"), 
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('account') as batch:
-        batch.add_column(sa.Column('last_ip_country', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True))
+    # Plain ALTER TABLE on both databases: a batch (copy) migration on SQLite would drop the
+    # expression indexes it cannot reflect (ix_account_review_score).
+    op.add_column('account', sa.Column('last_ip_country', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True))
     op.execute("UPDATE account SET last_ip_country = (SELECT a.ip_country FROM assessment a "
                "WHERE a.account_id = account.id AND a.event <> 'rescore' ORDER BY a.occurred_ts DESC LIMIT 1)")
     for column in ("country", "last_ip_country"):
@@ -39,5 +40,4 @@ def downgrade() -> None:
     for column in ("country", "last_ip_country"):
         for sort in KEYS:
             op.drop_index(f"ix_account_review_{column}_{sort}", table_name='account')
-    with op.batch_alter_table('account') as batch:
-        batch.drop_column('last_ip_country')
+    op.drop_column('account', 'last_ip_country')
