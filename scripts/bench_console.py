@@ -15,11 +15,12 @@ the what-if replay of all of them under a candidate policy, and review-queue pag
      run: reading 50 account rows by primary key. Median of 5 each.
 
     .venv/bin/python scripts/bench_console.py [--assessments 1000000] [--database-url URL] [--keep]
-        [--db FILE] [--cold]
+        [--db FILE] [--cold] [--reuse]
 
 --db FILE builds the SQLite database at FILE, or reuses it when it is there (the build takes
 minutes); --cold drops that file from the page cache (posix_fadvise DONTNEED: no root needed;
 `fincore FILE` shows what is cached) before each what-if and its baseline, so they read from disk.
+--reuse with --database-url measures the PostgreSQL database an earlier run built.
 
 The machine is shared (2 cores, six sessions): the ratios to the baselines matter more than the
 seconds, and a second run on a quieter machine will differ.
@@ -279,6 +280,8 @@ def main() -> None:
     ap.add_argument("--database-url", help="a PostgreSQL database to overwrite (default: a fresh SQLite file)")
     ap.add_argument("--keep", action="store_true", help="keep the SQLite file (its path is printed)")
     ap.add_argument("--db", type=Path, help="the SQLite file to build, or to reuse when it exists (kept)")
+    ap.add_argument("--reuse", action="store_true", help="with --database-url: measure the database an earlier "
+                    "run built there, without building it again")
     ap.add_argument("--cold", action="store_true", help="drop the SQLite file from the page cache before each "
                     "what-if and its baseline")
     args = ap.parse_args()
@@ -292,7 +295,7 @@ def main() -> None:
         url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     sqlite_file = args.db or (None if args.database_url else workdir / "bench.db")
     try:
-        if args.db and args.db.exists():
+        if (args.db and args.db.exists()) or (args.reuse and args.database_url):
             app, rt, now = reuse(url, workdir)
         else:
             app, rt, now = build(url, args.assessments, workdir)

@@ -99,3 +99,16 @@ def test_replay_reads_the_same_rows_through_the_index_or_the_whole_table(app, wo
                 assert sorted(r[5] for r in rows) == sorted(a for (a,) in want) and len(rows) == n
     finally:
         event.remove(rt.db, "before_cursor_execute", record)
+
+
+def test_replay_on_postgresql_lifts_the_scoring_statement_timeout_for_its_transaction_only(app, world):
+    rt = app.extensions["riskengine"]
+    with rt.db.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's statement_timeout (RISKENGINE_TEST_DATABASE_URL)")
+        service = conn.exec_driver_sql("SHOW statement_timeout").scalar()
+        rows = reads.replay_rows(conn, 0, 4e9, ["signals.payment.prepaid"], [])
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "10min" != service
+        assert sum(1 for _ in rows) == 12
+    with rt.db.connect() as conn:
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == service
