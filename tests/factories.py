@@ -532,3 +532,13 @@ def console_sign_in(client, name, password=CONSOLE_PASSWORD):
 def console_post(client, path, data, page=None):
     """A console form POST with the CSRF token of the session's page."""
     return client.post(path, data={**data, "csrf_token": console_csrf(client, page or "/console/")})
+
+
+def index_names(engine, table: str) -> set[str]:
+    """Index names of a table (SQLite or the current PostgreSQL schema)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                    "AND tbl_name = :t"), {"t": table})}
+        return {r[0] for r in conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = :t "
+                                                "AND schemaname = current_schema()"), {"t": table})}

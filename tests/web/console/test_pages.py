@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from riskengine import storage
 from riskengine.storage import console as reads
-from tests.factories import assessment_row, farm_signup, signup
+from tests.factories import assessment_row, farm_signup, index_names, signup
 from tests.factories import console_post as post
 
 
@@ -330,13 +330,5 @@ def test_migration_gives_accounts_the_country_of_their_last_signup_or_login(empt
     assert "last_ip_country" not in {c["name"] for c in inspect(empty_db).get_columns("account")}
     with empty_db.connect() as conn:        # no copy of the table lost the queue's expression index
         assert conn.execute(text("SELECT COUNT(*) FROM account WHERE COALESCE(last_score, -1.0) > -2")).scalar() == 2
-    assert "ix_account_review_score" in _index_names(empty_db, "account")
+    assert "ix_account_review_score" in index_names(empty_db, "account")
 
-
-def _index_names(engine, table: str) -> set[str]:
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            return {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' "
-                                                    "AND tbl_name = :t"), {"t": table})}
-        return {r[0] for r in conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = :t "
-                                                "AND schemaname = current_schema()"), {"t": table})}

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from riskengine.privacy import DAY, erase_account, purge_raw
 from riskengine.scoring import shown
 from riskengine.storage import migrate
-from tests.factories import NOW
+from tests.factories import NOW, index_names
 
 FULL_PHONE = ("7911654321", "7911 654321", "+447911654321")   # farm_signup's phone, however spelt
 
@@ -112,7 +112,6 @@ def test_migration_adds_the_columns_and_takes_card_digits_from_the_stored_reques
     command.downgrade(migrate._alembic_config(empty_db), "d5e7f9a1b3c4")
     columns = {c["name"] for c in inspect(empty_db).get_columns("assessment")}
     assert not {"phone_last4", "card_last4", "card_brand"} & columns
-    from tests.web.console.test_pages import _index_names
     assert {"ix_assessment_failed_login_account", "ix_assessment_signup_email_domain"} <= \
-        _index_names(empty_db, "assessment")          # partial indexes: no copy of the table dropped them
+        index_names(empty_db, "assessment")          # partial indexes: no copy of the table dropped them
 
