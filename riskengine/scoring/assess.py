@@ -15,6 +15,7 @@ from riskengine.errors import Conflict, InvalidInput
 from riskengine.ids import assessment_id
 from riskengine.runtime import Runtime
 from riskengine.schemas import AssessRequest
+from riskengine.scoring import shown
 from riskengine.scoring.features import stored_features, vector
 from riskengine.scoring.pipeline import (
     Observation,
@@ -199,6 +200,9 @@ def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, no
         "policy_version": policy.version, "degraded": bool(failures),
         "features": stored_features(obs.features),
         "inputs": _inputs(req, obs), "response": response,
+        **shown.columns(obs.signals.phone.e164 if obs.signals.phone else None, req.account.phone,
+                        req.payment.last4 if req.payment else None,
+                        obs.signals.payment.bin if obs.signals.payment else None),
     }
     return response, row
 
