@@ -15,6 +15,12 @@ the what-if replay of all of them under a candidate policy, and review-queue pag
      run: reading 50 account rows by primary key. Median of 5 each.
 
     .venv/bin/python scripts/bench_console.py [--assessments 1000000] [--database-url URL] [--keep]
+        [--db FILE] [--cold] [--reuse]
+
+--db FILE builds the SQLite database at FILE, or reuses it when it is there (the build takes
+minutes); --cold drops that file from the page cache (posix_fadvise DONTNEED: no root needed;
+`fincore FILE` shows what is cached) before each what-if and its baseline, so they read from disk.
+--reuse with --database-url measures the PostgreSQL database an earlier run built.
 
 The machine is shared (2 cores, six sessions): the ratios to the baselines matter more than the
 seconds, and a second run on a quieter machine will differ.
@@ -23,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -72,6 +80,23 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def _app(url: str, workdir: Path):
+    cfg = Config(database_url=url, hash_key="bench-console-hash-key-0123456789", hash_key_file=str(workdir / "k"),
+                 db_timeout_ms=10_000)
+    app = create_app(cfg)
+    return app, app.extensions["riskengine"]
+
+
+def reuse(url: str, workdir: Path) -> tuple:
+    """A database built by an earlier run (--db): its newest row stands for the build's `now`."""
+    migrate.upgrade(storage.make_engine(url, 60_000))     # a migration added since the build
+    app, rt = _app(url, workdir)
+    with rt.db.connect() as conn:
+        n, newest = conn.execute(text("SELECT COUNT(*), MAX(occurred_ts) FROM assessment")).one()
+    print(f"reused {n:,} assessments", flush=True)
+    return app, rt, newest + 1
+
+
 def build(url: str, n: int, workdir: Path) -> tuple:
     eng = storage.make_engine(url, 60_000)
     if eng.dialect.name == "postgresql":
@@ -79,10 +104,7 @@ def build(url: str, n: int, workdir: Path) -> tuple:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     migrate.upgrade(eng)
-    cfg = Config(database_url=url, hash_key="bench-console-hash-key-0123456789", hash_key_file=str(workdir / "k"),
-                 db_timeout_ms=10_000)
-    app = create_app(cfg)
-    rt = app.extensions["riskengine"]
+    app, rt = _app(url, workdir)
     from riskengine.apikeys import create_key
     key = create_key(rt.db, "bench", None)
     client = app.test_client()
@@ -159,18 +181,44 @@ def timed(fn, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def bench_whatif(rt, now: float) -> None:
+def uncache(path: Path | None) -> None:
+    """Drop the SQLite file (and its WAL) from the page cache, so the next read is from disk."""
+    if path is None:
+        return
+    for f in (path, path.with_name(path.name + "-wal")):
+        if f.exists():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+    print(f"  (page cache dropped for {path.name}: {_cached(path)})", flush=True)
+
+
+def _cached(path: Path) -> str:
+    try:
+        out = subprocess.run(["fincore", "--noheadings", "-o", "RES,SIZE", str(path)], capture_output=True,
+                             text=True, timeout=30).stdout.split()
+        return f"{out[0]} of {out[1]} cached"
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "fincore not available"
+
+
+def bench_whatif(rt, now: float, cold: Path | None = None) -> None:
     since, until = now - 31 * DAY, now + 1
 
     def fetch_only():
         with rt.db.connect() as conn:
             return sum(1 for _ in reads.replay_rows(conn, since, until, [], []))
 
+    uncache(cold)
     t = time.perf_counter()
     rows = fetch_only()
     base = time.perf_counter() - t
     print(f"baseline: read {rows:,} rows (the replay's plain columns, no JSON, no deciding): {base:.1f} s", flush=True)
     _, body = rt.policies.body()
+    uncache(cold)
     t = time.perf_counter()
     same = analyst.run_whatif(rt, "bench", body, since, until)
     in_force = time.perf_counter() - t
@@ -182,6 +230,7 @@ def bench_whatif(rt, now: float) -> None:
     stricter["deny"]["domains"] = ["example2.com"]
     stricter.setdefault("rules", []).append({"name": "prepaid_signup", "event": "signup", "action": "challenge",
                                             "when": [{"signal": "payment.prepaid", "equals": True}]})
+    uncache(cold)
     t = time.perf_counter()
     cand = analyst.run_whatif(rt, "bench", stricter, since, until)
     candidate = time.perf_counter() - t
@@ -230,16 +279,33 @@ def main() -> None:
     ap.add_argument("--assessments", type=int, default=1_000_000)
     ap.add_argument("--database-url", help="a PostgreSQL database to overwrite (default: a fresh SQLite file)")
     ap.add_argument("--keep", action="store_true", help="keep the SQLite file (its path is printed)")
+    ap.add_argument("--db", type=Path, help="the SQLite file to build, or to reuse when it exists (kept)")
+    ap.add_argument("--reuse", action="store_true", help="with --database-url: measure the database an earlier "
+                    "run built there, without building it again")
+    ap.add_argument("--cold", action="store_true", help="drop the SQLite file from the page cache before each "
+                    "what-if and its baseline")
     args = ap.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-console-", dir=ROOT / "var" if (ROOT / "var").is_dir() else None))
-    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    if args.db:
+        args.db = args.db.resolve()
+        args.db.parent.mkdir(parents=True, exist_ok=True)
+        workdir = args.db.parent
+        url = f"sqlite:///{args.db}"
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-console-", dir=ROOT / "var" if (ROOT / "var").is_dir() else None))
+        url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    sqlite_file = args.db or (None if args.database_url else workdir / "bench.db")
     try:
-        app, rt, now = build(url, args.assessments, workdir)
-        bench_whatif(rt, now)
+        if (args.db and args.db.exists()) or (args.reuse and args.database_url):
+            app, rt, now = reuse(url, workdir)
+        else:
+            app, rt, now = build(url, args.assessments, workdir)
+        bench_whatif(rt, now, sqlite_file if args.cold else None)
         bench_queue(rt)
         rt.close()
     finally:
-        if args.keep:
+        if args.db:
+            print(f"kept {args.db}")
+        elif args.keep:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)

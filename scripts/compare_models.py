@@ -52,8 +52,8 @@ def matched(ds, test, scores: dict, reports: dict) -> None:
             rep = reports[first]["legit"][event]
             rate = rep["challenge_rate"] + rep["block_rate"]
             legit_scores = np.sort(scores[v][legit & (ds.event == event)])
-            # the lowest threshold that flags no more than `rate` of legitimate events
-            k = int(np.floor(rate * len(legit_scores)))
+            # the lowest threshold that flags `rate` of legitimate events (to the nearest event)
+            k = int(round(rate * len(legit_scores)))      # the rates are rounded: floor could drop the one event
             cut = np.inf if k == 0 else legit_scores[len(legit_scores) - k]
             flag |= (ds.event == event) & (scores[v] >= cut)
         flagged[v] = flag

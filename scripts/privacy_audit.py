@@ -69,7 +69,8 @@ def raw_fields(db) -> dict[str, int]:
     counts: dict[str, int] = {}
     with db.connect() as conn:
         for table, column in (("assessment", "ip"), ("assessment", "latitude"), ("assessment", "longitude"),
-                              ("usagerecord", "ip"), ("account", "email"), ("account", "name")):
+                              ("assessment", "phone_last4"), ("assessment", "card_last4"), ("usagerecord", "ip"),
+                              ("account", "email"), ("account", "name")):
             counts[f"{table}.{column}"] = conn.execute(
                 text(f"SELECT COUNT(*) FROM {table} WHERE {column} IS NOT NULL")).scalar_one()
         rows = conn.execute(text("SELECT inputs, response FROM assessment WHERE event <> 'rescore'")).all()

@@ -162,9 +162,10 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *names: str) -> s
 
 def farm_signup(i):
     body = signup(f"farm_{i}", occurred_at=at(48 - i))
-    body["account"].update(email=f"x{i}q9z{i}@example.com", phone=None)
+    body["account"].update(email=f"x{i}q9z{i}@example.com", phone="+44 7911 654321")
     body["device"].update(id="dv_farm", components_hash="hw_farm")
-    body["payment"] = {"fingerprint": "fp_farm", "funding": "prepaid", "country": "US"}
+    body["payment"] = {"fingerprint": "fp_farm", "funding": "prepaid", "country": "US", "bin": "424242",
+                       "last4": "4242"}
     return body
 
 
@@ -531,3 +532,13 @@ def console_sign_in(client, name, password=CONSOLE_PASSWORD):
 def console_post(client, path, data, page=None):
     """A console form POST with the CSRF token of the session's page."""
     return client.post(path, data={**data, "csrf_token": console_csrf(client, page or "/console/")})
+
+
+def index_names(engine, table: str) -> set[str]:
+    """Index names of a table (SQLite or the current PostgreSQL schema)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                    "AND tbl_name = :t"), {"t": table})}
+        return {r[0] for r in conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = :t "
+                                                "AND schemaname = current_schema()"), {"t": table})}

@@ -15,6 +15,7 @@ from riskengine.errors import Conflict, InvalidInput
 from riskengine.ids import assessment_id
 from riskengine.runtime import Runtime
 from riskengine.schemas import AssessRequest
+from riskengine.scoring import shown
 from riskengine.scoring.features import stored_features, vector
 from riskengine.scoring.pipeline import (
     Observation,
@@ -59,7 +60,8 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
     assert obs is not None       # _read observes whenever it found no stored answer
     if req.event == "signup" and runtime.config.email_dns_timeout_ms > 0:
         obs.deliverable = _deliverable(runtime, signals)
-    response, row = _decide(runtime, req, obs, t, now, failures)
+    scored = _score(runtime, req, obs, failures)
+    response, row = _decide(runtime, req, obs, t, now, failures, scored)
     row["request_hash"] = request_hash
     if "database" not in failures:
         try:
@@ -71,11 +73,11 @@ def _assess(runtime: Runtime, req: AssessRequest, request_hash: str, now: float,
             if "database" not in failures:
                 raise
             # the twin's answer is stored but its look-up ran out of budget: answer degraded
-            response, _ = _decide(runtime, req, obs, t, now, failures)
+            response, _ = _decide(runtime, req, obs, t, now, failures, scored)
         except SQLAlchemyError as e:
             log.warning("storing the assessment failed: %s", e)
             failures.append("database")
-            response, _ = _decide(runtime, req, obs, t, now, failures)
+            response, _ = _decide(runtime, req, obs, t, now, failures, scored)
     return response
 
 
@@ -147,17 +149,24 @@ def _deliverable(runtime: Runtime, signals) -> bool | None:
         nameservers=[host] if host else None, port=int(port or 53))
 
 
-def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, now: float,
-            failures: list[str]) -> tuple[dict, dict]:
-    model, policy = runtime.model, runtime.policy
-    score, reasons, model_decision = None, [], None
+def _score(runtime: Runtime, req: AssessRequest, obs: Observation,
+           failures: list[str]) -> tuple[float | None, list, str | None]:
+    """The model's score, its reasons and the decision its thresholds give (None without a model)."""
+    model = runtime.model
     if model is None:
         failures.append("model")
-    else:
-        scored = model.score_one(vector(obs.features, model.features))
-        score = round(scored.score, 6)
-        reasons = explain(scored.contributions, obs.signals, obs.history, obs.features)
-        model_decision = model.decision(req.event, scored.score, policy.thresholds)
+        return None, [], None
+    scored = model.score_one(vector(obs.features, model.features))
+    reasons = explain(scored.contributions, obs.signals, obs.history, obs.features)
+    return round(scored.score, 6), reasons, model.decision(req.event, scored.score, runtime.policy.thresholds)
+
+
+def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, now: float,
+            failures: list[str], scored: tuple) -> tuple[dict, dict]:
+    """The answer and its row from `scored` (_score's): deciding again after a failed write
+    does not pay for the model twice."""
+    model, policy = runtime.model, runtime.policy
+    score, reasons, model_decision = scored
     signals_out = signals_dict(obs)
     verdict = policy.decide(_facts(req, obs, signals_out), model_decision)
     reasons = verdict.reasons + token_reasons(obs.signals.device) + reasons
@@ -191,6 +200,9 @@ def _decide(runtime: Runtime, req: AssessRequest, obs: Observation, t: float, no
         "policy_version": policy.version, "degraded": bool(failures),
         "features": stored_features(obs.features),
         "inputs": _inputs(req, obs), "response": response,
+        **shown.columns(obs.signals.phone.e164 if obs.signals.phone else None, req.account.phone,
+                        req.payment.last4 if req.payment else None,
+                        obs.signals.payment.bin if obs.signals.payment else None),
     }
     return response, row
 

@@ -177,7 +177,7 @@ _EMAIL_DOMAIN = (
             "Signups with this email domain in the last 24 hours (NaN as for the hour)",
             "email.domain_burst", at_least(20), 1),
     Feature("email_domain_age_days", "velocity",
-            "Days since this engine first saw a signup with this email domain (0: never before; NaN as above)",
+            "Days since this engine first saw a signup with this email domain (NaN: never before, or as above)",
             "email.domain_new", When("<", 1), -1),
 )
 _PHONE = (
@@ -240,7 +240,8 @@ _SHARING = tuple(
             f"{kind}.shared", POSITIVE, 1)
     for kind, windows in SHARED_WINDOWS.items() for w in windows)
 _HISTORY = (
-    Feature("linked_accounts", "links", "Other accounts sharing a device, card, mailbox or phone (30 days)",
+    Feature("linked_accounts", "links",
+            "Other accounts sharing a device id, card, mailbox or phone (30 days; not the hardware components hash)",
             "links.linked_accounts", POSITIVE, 1),
     Feature("signups_per_asn_1h", "velocity", "Signups from this network (ASN) in the last hour",
             "velocity.asn_signups", at_least(5), 1),
@@ -479,7 +480,7 @@ REASONS: dict[str, Reason] = _reasons(
                                  "{ip_country}"),
     *((f"{kind}.shared", f"{noun} seen on {{{kind}_shared_accounts}} other accounts in {{{kind}_shared_window}}")
       for kind, noun in SHARED_NOUNS.items()),
-    ("links.linked_accounts", "Shares a device, card, mailbox or phone with {linked_accounts:.0f} other accounts"),
+    ("links.linked_accounts", "Shares a device id, card, mailbox or phone with {linked_accounts:.0f} other accounts"),
     ("velocity.asn_signups", "{signups_per_asn_1h:.0f} signups from this network ({ip_org}) in the last hour"),
     ("login.failed_attempts", "{failed_logins_account_1h:.0f} failed logins on this account in 1 hour, "
                               "{failed_logins_account_24h:.0f} in 24 hours"),

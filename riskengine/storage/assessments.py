@@ -31,8 +31,8 @@ ACCOUNT_FIELDS = ("email", "email_domain", "name", "country", "org_type")
 
 
 _UPSERT_ACCOUNT = """INSERT INTO account (id, created_ts, updated_ts, {fields}, last_assessment_id,
-  last_decision, last_score)
-VALUES (:id, :t, :t, {values}, :asm, :decision, :score)
+  last_decision, last_score, last_ip_country)
+VALUES (:id, :t, :t, {values}, :asm, :decision, :score, :ip_country)
 ON CONFLICT (id) DO UPDATE SET
   created_ts = {least}(account.created_ts, excluded.created_ts),
   updated_ts = {greatest}(account.updated_ts, excluded.updated_ts),
@@ -42,7 +42,9 @@ ON CONFLICT (id) DO UPDATE SET
   last_decision = CASE WHEN excluded.updated_ts >= account.updated_ts
     THEN excluded.last_decision ELSE account.last_decision END,
   last_score = CASE WHEN excluded.updated_ts >= account.updated_ts
-    THEN excluded.last_score ELSE account.last_score END"""
+    THEN excluded.last_score ELSE account.last_score END,
+  last_ip_country = CASE WHEN excluded.updated_ts >= account.updated_ts
+    THEN excluded.last_ip_country ELSE account.last_ip_country END"""
 
 
 @functools.lru_cache(maxsize=4)
@@ -89,7 +91,8 @@ def record(conn: Connection, row: dict, account: dict, links: dict[str, str]) ->
     driver(conn, ASSESSMENT_INSERT_SQL, _assessment_params(row))
     t = row["occurred_ts"]
     driver(conn, account_sql, {"id": row["account_id"], "t": t, "asm": row["id"], "decision": row["decision"],
-                               "score": row.get("score"), **{f: account.get(f) for f in ACCOUNT_FIELDS}})
+                               "score": row.get("score"), "ip_country": row.get("ip_country"),
+                               **{f: account.get(f) for f in ACCOUNT_FIELDS}})
     upsert_links(conn, [(k, v, row["account_id"], t, t, 1) for k, v in links.items()])
 
 

@@ -16,6 +16,7 @@ from riskengine.storage.links import STRONG_KINDS, linked_accounts
 _IN_REVIEW = "(last_decision IN ('challenge', 'block') OR rescore_decision IN ('challenge', 'block'))"
 _SCORE = "COALESCE(last_score, -1.0)"
 QUEUE_SORTS = ("score", "recent")
+REPLAY_TIMEOUT_S = 600.0         # a what-if's reads on PostgreSQL: ten times a million rows' time
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,15 @@ def review_queue(conn: Connection, flt: QueueFilter, sort: str = "score", after:
                  limit: int = 50) -> list[dict]:
     """Unlabelled accounts the engine challenged, blocked or flagged in a rescore, best first;
     `after` is the last row's key from the page before (keyset paging: a page costs the same at
-    the millionth row as at the first)."""
+    the millionth row as at the first). A country filter is two walks, one per country column
+    (declared, last IP's), each down its own index in queue order and stopping at `limit` rows:
+    the page is the best `limit` of both, so a country nobody in the queue has costs two empty
+    index probes, not a walk of the whole queue."""
     where = [_IN_REVIEW, "NOT EXISTS (SELECT 1 FROM label l WHERE l.account_id = account.id)"]
     params: dict = {"n": limit}
     if flt.event:
         where.append("a.event = :event")
         params["event"] = flt.event
-    if flt.country:
-        where.append("(account.country = :country OR a.ip_country = :country)")
-        params["country"] = flt.country.upper()
     if flt.cluster:
         where.append("account.cluster_id = :cluster")
         params["cluster"] = flt.cluster
@@ -62,6 +63,17 @@ def review_queue(conn: Connection, flt: QueueFilter, sort: str = "score", after:
         if after:
             where.append(f"({_SCORE}, updated_ts, account.id) < (:s, :t, :id)")
             params.update(s=float(after[0]), t=float(after[1]), id=str(after[2]))
+    if not flt.country:
+        return _queue_rows(conn, where, order, params, sort)
+    params["country"] = flt.country.upper()
+    found: dict[str, dict] = {}
+    for column in ("country", "last_ip_country"):
+        for row in _queue_rows(conn, [*where, f"account.{column} = :country"], order, params, sort):
+            found[row["id"]] = row
+    return sorted(found.values(), key=lambda r: r["key"], reverse=True)[:limit]
+
+
+def _queue_rows(conn: Connection, where: list[str], order: str, params: dict, sort: str) -> list[dict]:
     sql = (f"SELECT account.id, account.email, account.country, last_decision, rescore_decision, last_score, "
            f"updated_ts, cluster_id, cluster_size, a.event, a.ip_country, a.response "
            f"FROM account LEFT JOIN assessment a ON a.id = account.last_assessment_id "
@@ -87,7 +99,8 @@ def account_detail(conn: Connection, account_id: str, limit: int = 100) -> dict 
         return None
     rows = conn.execute(text(
         "SELECT id, event, occurred_ts, decision, monitored_decision, score, decided_by, degraded, "
-        "model_version, policy_version, ip, ip_country, response FROM assessment WHERE account_id = :a "
+        "model_version, policy_version, ip, ip_country, phone_last4, card_last4, card_brand, response "
+        "FROM assessment WHERE account_id = :a "
         "ORDER BY occurred_ts DESC LIMIT :n"), {"a": account_id, "n": limit}).mappings().all()
     assessments = []
     for r in rows:
@@ -161,7 +174,39 @@ def cluster_detail(conn: Connection, cluster_id: str, limit: int = 500) -> dict:
             by_value.setdefault(("template", f"{fp & 0xFFFFFFFFFFFFFFFF:016x}"), []).append(acct)
         shared = [{"kind": k, "value": v, "accounts": sorted(set(a))}
                   for (k, v), a in sorted(by_value.items()) if len(set(a)) > 1]
+        digits = shown_digits(conn, ids, {(s["kind"], s["value"]) for s in shared})
+        for s in shared:
+            s["shown"] = digits.get((s["kind"], s["value"]))
     return {"cluster_id": cluster_id, "members": members, "shared": shared}
+
+
+def _link_sql(dialect: str, kind: str) -> str:
+    if dialect == "postgresql":
+        return f"json_extract_path_text(inputs, 'links', '{kind}')"
+    return f"json_extract(inputs, '$.links.{kind}')"
+
+
+def shown_digits(conn: Connection, account_ids: list[str], values: set[tuple[str, str]],
+                 cap: int = 20_000) -> dict[tuple[str, str], dict]:
+    """What an analyst may read of shared phones and cards: (kind, keyed hash) -> {"last4",
+    "brand"} from the assessments of `account_ids` that stored them (the hash is the request's
+    own, in its stored links, so the digits are the same number's). Values whose assessments
+    kept no digits (older than the retention, or stored before the digits were) are left out."""
+    wanted = {kind for kind, _ in values} & {"phone", "payment"}
+    if not account_ids or not wanted:
+        return {}
+    d = conn.dialect.name
+    out: dict[tuple[str, str], dict] = {}
+    for kind in sorted(wanted):
+        last4 = "phone_last4" if kind == "phone" else "card_last4"
+        rows = conn.execute(text(
+            f"SELECT {_link_sql(d, kind)} AS value, {last4}, card_brand FROM assessment "
+            f"WHERE account_id IN :ids AND {last4} IS NOT NULL ORDER BY occurred_ts DESC LIMIT :n")
+            .bindparams(bindparam("ids", expanding=True)), {"ids": account_ids, "n": cap}).all()
+        for value, digits, brand in rows:
+            if (kind, value) in values and (kind, value) not in out:
+                out[(kind, value)] = {"last4": digits, "brand": brand if kind == "payment" else None}
+    return out
 
 
 def overview(conn: Connection, since: float, bucket: float, sample: int = 5000) -> dict:
@@ -195,15 +240,18 @@ def overview(conn: Connection, since: float, bucket: float, sample: int = 5000) 
 
 def _paths_sql(dialect: str, column: str, paths: list[str]) -> str:
     """SQL for a JSON array (as text) of the values at `paths` of a JSON column: the database
-    parses each stored document once, in C, and hands over a few bytes instead of all of it."""
+    parses each stored document once, in C, and hands over a few bytes instead of all of it.
+    On PostgreSQL `column` is the document already parsed (jsonb, see replay_rows): its json
+    type's functions would parse the text again for every path (a dozen paths of a 2 KB
+    answer: 4-5x the time of one parse)."""
     if not paths:
         return "NULL"
     for p in paths:
         if not all(part.replace("_", "").isalnum() for part in p.split(".")):
             raise ValueError(f"not a signal path: {p!r}")
     if dialect == "postgresql":
-        return "CAST(json_build_array({}) AS text)".format(", ".join(
-            f"json_extract_path({column}, {', '.join(repr(part) for part in p.split('.'))})" for p in paths))
+        return "CAST(jsonb_build_array({}) AS text)".format(", ".join(
+            f"{column} #> '{{{','.join(p.split('.'))}}}'" for p in paths))
     if len(paths) == 1:           # json_extract with one path answers the value itself, not an array
         paths = paths * 2
     return "json_extract({}, {})".format(column, ", ".join(f"'$.{p}'" for p in paths))
@@ -215,13 +263,42 @@ def replay_rows(conn: Connection, since: float, until: float, response_paths: li
     values as JSON arrays (text) of what is at `response_paths` of the stored answer and at
     `input_paths` of its stored inputs."""
     d = conn.dialect.name
-    sql = (f"SELECT event, decision, score, ip, ip_country, account_id, degraded, "
-           f"{_paths_sql(d, 'response', response_paths)}, {_paths_sql(d, 'inputs', input_paths)} "
-           f"FROM assessment WHERE occurred_ts > :s AND occurred_ts <= :u AND event <> 'rescore'")
     if d == "postgresql":
-        return conn.execution_options(stream_results=True, max_row_buffer=20_000).exec_driver_sql(
-            sql.replace(":s", "%(s)s").replace(":u", "%(u)s"), {"s": since, "u": until})
+        # The service's statement timeout (RISKENGINE_DB_TIMEOUT_MS, 500 ms by default) is a
+        # scoring call's budget; each fetch of this stream may take longer. For this
+        # transaction only.
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(REPLAY_TIMEOUT_S * 1000)}")
+        # Each document parsed once per row: OFFSET 0 keeps the planner from pulling the
+        # casts up into every path expression that reads them.
+        source = ("assessment CROSS JOIN LATERAL (SELECT "
+                  f"{'CAST(assessment.response AS jsonb)' if response_paths else 'NULL'} AS r, "
+                  f"{'CAST(assessment.inputs AS jsonb)' if input_paths else 'NULL'} AS i OFFSET 0) j")
+        columns = f"{_paths_sql(d, 'j.r', response_paths)}, {_paths_sql(d, 'j.i', input_paths)}"
+    else:
+        source = "assessment NOT INDEXED" if _most_of_the_table(conn, since, until) else "assessment"
+        columns = f"{_paths_sql(d, 'response', response_paths)}, {_paths_sql(d, 'inputs', input_paths)}"
+    sql = (f"SELECT event, decision, score, ip, ip_country, account_id, degraded, {columns} "
+           f"FROM {source} WHERE occurred_ts > :s AND occurred_ts <= :u AND event <> 'rescore'")
+    if d == "postgresql":
+        # Per statement: Connection.execution_options() would stream every later statement too.
+        return conn.exec_driver_sql(sql.replace(":s", "%(s)s").replace(":u", "%(u)s"), {"s": since, "u": until},
+                                    execution_options={"stream_results": True, "max_row_buffer": 20_000})
     return conn.exec_driver_sql(sql.replace(":s", "?").replace(":u", "?"), (since, until))
+
+
+def _most_of_the_table(conn: Connection, since: float, until: float) -> bool:
+    """Whether the period holds more than half of the stored assessments. SQLite then reads the
+    table front to back instead of through the (event, time) index: an assessment is a page of
+    its own (its answer, request and features are some 3 KB), and the index visits them in time
+    order, which is the table's order only for traffic stored as it happened; for history
+    imported out of order it is a random read per row, 1.5-2 minutes for a million rows out of
+    the page cache where the scan streams the file. The count reads the index alone (tens of MB
+    for a million rows). PostgreSQL's planner makes this choice itself."""
+    inside = conn.exec_driver_sql(
+        "SELECT COUNT(*) FROM assessment WHERE occurred_ts > ? AND occurred_ts <= ? AND event <> 'rescore'",
+        (since, until)).scalar() or 0
+    rows = conn.exec_driver_sql("SELECT MAX(rowid) FROM assessment").scalar() or 0   # an upper bound, at once
+    return inside * 2 > rows
 
 
 def latest_label(conn: Connection, account_id: str) -> str | None:

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 from riskengine.quantities import account_age_days
 from riskengine.scoring.history import History
 from riskengine.storage.engine import DAY, WINDOWS, driver
-from riskengine.storage.links import LINK_KINDS, STRONG_KINDS
+from riskengine.storage.links import LINK_KINDS, LINKING_KINDS
 
 # Statements are built once: composing SQLAlchemy expressions per request cost more than
 # running them. Absent identifiers bind NULL, which matches no row.
@@ -29,16 +29,9 @@ FROM (SELECT last_seen FROM entitylink WHERE kind = '{kind}' AND value = :link_{
 SHARED_SQL = text("\nUNION ALL\n".join(_SHARED_PART.format(kind=k, cap=SHARE_CAP) for k in LINK_KINDS))
 
 
-# linked_accounts counts accounts sharing something that names a person or a card: a device
-# id, a card, a mailbox, a phone. Not a hardware fingerprint: that names a model of phone or
-# laptop, and everyone with a popular one shares it (the accounts_per_components counts
-# carry it, weighed on their own).
-LINKED_KINDS = tuple(k for k in STRONG_KINDS if k != "components")
-
-
 _LINKED_PART = (
     "(SELECT COUNT(*) FROM (SELECT DISTINCT account_id FROM entitylink WHERE ("
-    + " OR ".join(f"(kind = '{k}' AND value = :link_{k})" for k in LINKED_KINDS)
+    + " OR ".join(f"(kind = '{k}' AND value = :link_{k})" for k in LINKING_KINDS)
     + f") AND account_id <> :acct AND last_seen > :w30d AND first_seen <= :t LIMIT {SHARE_CAP}) AS linked)")
 
 
@@ -115,7 +108,7 @@ def read_history(conn: Connection, account_id: str, links: dict[str, str], t: fl
         if links.get(kind) is not None:
             h.shared[kind] = {"1h": int(h1), "24h": int(h24), "7d": int(d7), "30d": int(d30)}
     row = dict(zip(ACCOUNT_COLUMNS, driver(conn, ACCOUNT_SQL, params).one(), strict=True))
-    if any(links.get(k) for k in LINKED_KINDS):
+    if any(links.get(k) for k in LINKING_KINDS):
         h.linked_accounts = int(row["linked"])
     h.signups_per_asn_1h = None if asn is None else int(row["asn_signups_1h"])
     h.failed_logins_account_1h, h.failed_logins_account_24h = int(row["failed_1h"]), int(row["failed_24h"])
@@ -138,5 +131,7 @@ def read_history(conn: Connection, account_id: str, links: dict[str, str], t: fl
 def _email_domain_history(conn, h: History, params: dict) -> None:
     in_1h, in_24h, first = driver(conn, EMAIL_DOMAIN_SQL, params).one()
     h.signups_per_email_domain_1h, h.signups_per_email_domain_24h = int(in_1h), int(in_24h)
-    # A domain never seen before is as new as a domain can be: age 0, not unknown.
-    h.email_domain_age_days = 0.0 if first is None else max(0.0, (params["t"] - first) / DAY)
+    # A domain's first signup here has no age: on a young install that is every company and
+    # school domain. Scored as 0 (monotone: younger is riskier) it ranked each one with a farm's
+    # domain minutes into its burst; a farm's domain ages from its first signup.
+    h.email_domain_age_days = None if first is None else max(0.0, (params["t"] - first) / DAY)

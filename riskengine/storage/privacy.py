@@ -1,6 +1,7 @@
 """Retention of raw personal data and erasure of an account: the SQL behind riskengine.privacy.
 
-Raw values (addresses, coordinates, user agents, card BIN/last4, emails, names) are nulled in
+Raw values (addresses, coordinates, user agents, card BIN/last4, the phone's and card's last
+digits the console shows, emails, names) are nulled in
 batches of `batch` rows, each batch its own short transaction, so a purge over millions of rows
 never holds the write lock for long and a stopped purge resumes where it stopped. Keyed hashes
 (entitylink.value, usagerecord.device, assessment.inputs.links) and the derived, non-identifying
@@ -64,7 +65,7 @@ _RAW_ASSESSMENTS = (select(A.c.id, A.c.inputs, A.c.response)
 
 
 _SCRUB_ASSESSMENT = (update(A).where(A.c.id == bindparam("b_id"))
-                     .values(ip=None, latitude=None, longitude=None,
+                     .values(ip=None, latitude=None, longitude=None, phone_last4=None, card_last4=None,
                              inputs=bindparam("b_inputs"), response=bindparam("b_response")))
 
 

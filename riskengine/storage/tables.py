@@ -41,6 +41,12 @@ class Account(SQLModel, table=True):
         Index("ix_account_review_score", QUEUE_SCORE, text("updated_ts"), text("id"),
               sqlite_where=IN_REVIEW, postgresql_where=IN_REVIEW),
         Index("ix_account_review_recent", "updated_ts", "id", sqlite_where=IN_REVIEW, postgresql_where=IN_REVIEW),
+        # The queue filtered by country (declared, or of the last IP): each its own walk in queue
+        # order that stops at a page, however few accounts match (storage/console.py).
+        *(Index(f"ix_account_review_{column}_{sort}", column, *key, sqlite_where=IN_REVIEW, postgresql_where=IN_REVIEW)
+          for column in ("country", "last_ip_country")
+          for sort, key in (("score", (QUEUE_SCORE, text("updated_ts"), text("id"))),
+                            ("recent", ("updated_ts", "id")))),
     )
     id: str = Field(primary_key=True, max_length=128)
     created_ts: float                                   # first event seen for this account
@@ -53,6 +59,7 @@ class Account(SQLModel, table=True):
     last_assessment_id: str | None = Field(default=None, max_length=40)
     last_decision: str | None = Field(default=None, max_length=16)
     last_score: float | None = None
+    last_ip_country: str | None = Field(default=None, max_length=2)   # of the last signup's or login's IP
     cluster_id: str | None = Field(default=None, max_length=40, index=True)
     cluster_size: int | None = None
     rescore_decision: str | None = Field(default=None, max_length=16)   # the re-scoring job's latest verdict
@@ -95,6 +102,11 @@ class Assessment(SQLModel, table=True):
     model_version: str | None = Field(default=None, max_length=64)
     policy_version: str | None = Field(default=None, max_length=64)
     degraded: bool = False
+    # What analysts see of the phone and card (scoring/shown.py): raw last digits, removed by the
+    # retention job with the other raw fields; the brand is the BIN's network, not personal.
+    phone_last4: str | None = Field(default=None, max_length=4)
+    card_last4: str | None = Field(default=None, max_length=4)
+    card_brand: str | None = Field(default=None, max_length=16)
     features: list[float | None] | None = Field(default=None, sa_column=Column(JSON))
     inputs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))    # request with linking ids hashed
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))       # the answer given

@@ -64,7 +64,10 @@ cross-world set is worlds {cross_eval}, whose every parameter lies outside the t
 (`CROSS_RANGES`: bigger and busier NATs, more device churn and sharing, more travellers, expats,
 VPN and heavy users, more careful attackers); worlds {cross_tune} (also outside) set the
 thresholds together with the training out-of-fold scores (the stricter of the two wins), so the
-target rates are meant to hold off the training distribution. Every world's parameters are in
+target rates are meant to hold off the training distribution. Thresholds are tuned, and the
+cross-world set is scored, on each world's legitimate events of its last 30% of days (and all
+its attacks): a world starts with an empty database, and its early events have less history
+behind their sharing counts than a live engine's. Every world's parameters are in
 meta.json. All of it is simulated data: it says how the model holds when the simulator's
 assumptions move, not how it does on your traffic.
 
@@ -144,7 +147,7 @@ before you rely on it (see "Retraining on real labels").
 - Command: `{tr['command']}`
   (in a source checkout add `--out riskengine/models` to write it where the package ships its
   models; without `--out` it goes to `./models/`)
-- {tr['events']} simulated events ({tr['accounts']} legitimate accounts over {tr['days']} days, plus campaigns).
+- {tr['events']} simulated events ({_accounts(tr)} legitimate accounts over {tr['days']} days, plus campaigns).
 - Device tokens: the simulated pages run the browser collector (`riskengine.sim.collector`): most
   real-browser events carry a valid signed token, a few an expired one or one from another
   network; HTTP-library farms none, or a harvested one replayed from their own network;
@@ -250,3 +253,10 @@ labels from `POST /v1/labels` by account, hold out by whole fraud cluster, and t
 `riskengine.train_active` does; ship the directory under `riskengine/models/` (or the directory
 `RISKENGINE_MODELS_DIR` names) with `"kind": "active"`, or point `RISKENGINE_ACTIVE_MODEL` at it.
 """
+
+
+def _accounts(training: dict) -> str:
+    sizes = training.get("world_accounts") or [training["accounts"]]
+    if len(sizes) == 1:
+        return str(sizes[0])
+    return " + ".join(str(n) for n in sizes) + " (one world each)"

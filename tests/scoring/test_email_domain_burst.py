@@ -49,7 +49,7 @@ def test_a_burst_from_an_unlisted_domain_raises_its_features_and_is_challenged(c
     assert hour == list(range(BURST))                       # every earlier signup of the burst, counted
     assert [a["signals"]["velocity"]["signups_per_email_domain_24h"] for a in answers] == hour
     ages = [a["signals"]["velocity"]["email_domain_age_days"] for a in answers]
-    assert ages[0] == 0 and all(0 <= age < 1 / 24 for age in ages)
+    assert ages[0] is None and all(0 <= age < 1 / 24 for age in ages[1:])    # the first has no age yet
     assert all(a["signals"]["email"]["domain_random"] and not a["signals"]["email"]["disposable"] for a in answers)
 
     fired = [any(r["code"] == "rule.new_email_domain_burst" for r in a["reasons"]) for a in answers]
@@ -86,3 +86,15 @@ def test_logins_do_not_read_the_domain_counts(client, auth):
     body["account"]["email"] = f"user0@{FARM_DOMAIN}"
     v = assess(client, auth, body)["signals"]["velocity"]
     assert v["signups_per_email_domain_1h"] is None and v["email_domain_age_days"] is None
+
+
+@pytest.mark.parametrize("domain", ["example.com", "northpath.co.uk", "cs.uni-freiburg.de"])
+def test_a_company_domains_first_signup_on_a_fresh_engine_is_allowed(client, auth, domain):
+    """On a fresh install every company and school domain is new to the engine. Its first signup
+    has no domain age (not age 0), and with the shipped model a clean one is allowed."""
+    body = signup(f"first_{domain}")
+    body["account"].update(email=f"jane.doe@{domain}")
+    out = assess(client, auth, body)
+    assert out["signals"]["velocity"]["email_domain_age_days"] is None
+    assert not any(r["code"] == "email.domain_new" for r in out["reasons"])
+    assert out["decision"] == "allow", out["reasons"]

@@ -135,7 +135,7 @@ def test_signups_per_email_domain_and_its_age(db_url):
     assert (h.signups_per_email_domain_1h, h.signups_per_email_domain_24h) == (3, 5)
     assert round(h.email_domain_age_days, 6) == 10.0
     assert (unseen.signups_per_email_domain_1h, unseen.signups_per_email_domain_24h) == (0, 0)
-    assert unseen.email_domain_age_days == 0.0                     # never seen: as new as can be
+    assert unseen.email_domain_age_days is None                    # first signup here: no age yet
     assert (skipped.signups_per_email_domain_1h, skipped.email_domain_age_days) == (None, None)
     eng.dispose()
 
@@ -189,3 +189,22 @@ def test_migration_gives_existing_signups_their_accounts_domain(empty_db):
     assert h.signups_per_email_domain_24h == 1 and round(h.email_domain_age_days * DAY) == 9
     command.downgrade(migrate._alembic_config(empty_db), "b9c1d7e3a5f2")
     assert "email_domain" not in {c["name"] for c in inspect(empty_db).get_columns("assessment")}
+
+
+def test_a_shared_hardware_hash_alone_links_no_accounts(db_url):
+    """Every unit of a popular phone model has one components hash: it is counted apart
+    (accounts_per_components_*), and only a device id, card, mailbox or phone links accounts."""
+    eng = storage.make_engine(db_url)
+    t = 10 * DAY
+    with eng.begin() as conn:
+        for i in range(5):
+            storage.record(conn, row(i, f"owner{i}", t - DAY), {}, {"components": "iphone15-ios18"})
+        storage.record(conn, row(9, "twin", t - DAY), {}, {"device": "dv_shared"})
+    links = {"components": "iphone15-ios18", "device": "dv_mine"}
+    with eng.connect() as conn:
+        alone = storage.read_history(conn, "me", links, t, ip=None, asn=None, device=None, country=None)
+        both = storage.read_history(conn, "me", {**links, "device": "dv_shared"}, t, ip=None, asn=None,
+                                    device=None, country=None)
+    assert alone.shared["components"]["7d"] == 5 and alone.linked_accounts == 0
+    assert both.linked_accounts == 1
+    eng.dispose()

@@ -143,3 +143,21 @@ def test_a_closed_loop_replay_needs_a_model(tmp_path):
     from riskengine.training.assess_model import replay
     with pytest.raises(ValueError):
         replay([], {}, tmp_path, closed_loop=True)
+
+
+def test_thresholds_are_tuned_on_the_settled_part_of_a_world():
+    """A world starts with an empty database: its late legitimate events (deeper history, as a
+    live engine has) tune the thresholds; attacks always count."""
+    from riskengine.training.assess_model import Dataset, settled
+    n = 20
+    camp = np.array(["legit"] * 10 + ["farm"] * 10)
+    ds = Dataset(X=np.zeros((n, 1)), y=(camp != "legit").astype(int), event=np.array(["signup"] * n),
+                 campaign=camp, campaign_id=camp, segment=camp, ts=np.tile(np.arange(10, dtype=float), 2),
+                 group=camp, outcome=np.array([""] * n))
+    late = settled(ds)
+    assert late[camp == "farm"].all()
+    assert list(np.where(late & (camp == "legit"))[0]) == [7, 8, 9]
+    first_half = ds.ts < 5
+    within = settled(ds, first_half)
+    assert not within[~first_half].any()
+    assert list(np.where(within & (camp == "legit"))[0]) == [3, 4]

@@ -54,7 +54,12 @@ function drawGraph(root) {
   const cy = cytoscape({
     container: box,
     elements: g.elements,
-    layout: { name: 'cose', animate: false, randomize: true, fit: true, padding: 30 },
+    // Accounts on the outer ring, what they share inside it: a cluster is mostly every member
+    // sharing the same few values, which a force layout piles into one unreadable knot.
+    layout: {
+      name: 'concentric', animate: false, fit: true, padding: 30, minNodeSpacing: 30,
+      concentric: (n) => (n.data('kind') === 'account' ? 1 : 2), levelWidth: () => 1,
+    },
     pixelRatio: 1,
     motionBlur: false,
     textureOnViewport: false,
@@ -64,7 +69,7 @@ function drawGraph(root) {
       { selector: 'node[decision = "block"]', style: { 'background-color': '#c23030' } },
       { selector: 'node[decision = "challenge"]', style: { 'background-color': '#d9822b' } },
       { selector: 'node[flag = "fraud"]', style: { 'border-width': 3, 'border-color': '#000' } },
-      { selector: 'node[kind != "account"]', style: { shape: 'diamond' } },
+      { selector: 'node[kind != "account"]', style: { shape: 'diamond', 'font-size': 8, color: '#5c7080' } },
       { selector: 'edge', style: { width: 1, 'line-color': '#bfccd6' } },
     ],
   });

@@ -173,14 +173,20 @@ def account(account_id: str):
         detail = reads.account_detail(conn, account_id)
     if detail is None:
         return _page("console/error.html", 404, status=404, message=f"no account {account_id!r}")
+    phones: dict[str, None] = {}
+    cards: dict[str, None] = {}
     for a in detail["assessments"]:
         a["signals"] = present.signals_for_display(a["signals"])
+        if a["phone_last4"]:
+            phones[present.phone(a["phone_last4"])] = None
+        if a["card_last4"]:
+            cards[present.card(a["card_last4"], a["card_brand"])] = None
     outcomes: dict[str, list] = {}
     for o in detail["outcomes"]:
         outcomes.setdefault(o["assessment_id"], []).append(o)
     on_list = _listed(account_id)
     return _page("console/account.html", d=detail, acc=detail["account"], outcomes=outcomes, on_list=on_list,
-                 hours=json.dumps(detail["usage"]["hours"]))
+                 hours=json.dumps(detail["usage"]["hours"]), phones=list(phones), cards=list(cards))
 
 
 def _listed(account_id: str) -> str | None:
@@ -233,7 +239,8 @@ def _graph(detail: dict) -> dict:
     edges = []
     for i, s in enumerate(detail["shared"][:200]):
         node = f"v:{i}"
-        nodes.append({"data": {"id": node, "label": f"{s['kind']} {present.link_value(s['kind'], s['value'])}",
+        shown = present.link_value(s["kind"], s["value"], s.get("shown"))
+        nodes.append({"data": {"id": node, "label": f"{s['kind']} {shown}",
                                "kind": s["kind"]}})
         edges += [{"data": {"id": f"{node}-{a}", "source": node, "target": f"a:{a}"}} for a in s["accounts"]]
     return {"elements": nodes + edges}

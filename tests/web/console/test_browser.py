@@ -6,6 +6,7 @@ or a Content-Security-Policy violation: the bundled htmx, Chart.js and Cytoscape
 under the console's policy."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -70,6 +71,36 @@ def _shot(page, name: str):
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+# What the screenshot of an element shows, counted in the page: its PNG drawn into a scratch
+# canvas; pixels far from white (the graph's background; its #e1e8ed border is near), and of
+# those the strongly coloured ones (the account nodes' blue, orange or red; edges, the shared
+# values' diamonds and the labels are greys).
+_INK_JS = """async (png) => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + png;
+  await img.decode();
+  const c = document.createElement('canvas');
+  c.width = img.width; c.height = img.height;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const px = ctx.getImageData(0, 0, c.width, c.height).data;
+  let ink = 0, colour = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const [r, g, b] = [px[i], px[i + 1], px[i + 2]];
+    if (Math.max(255 - r, 255 - g, 255 - b) > 60) ink++;
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 80) colour++;
+  }
+  return [ink, colour, c.width * c.height];
+}"""
+
+
+def _ink(page, selector: str) -> tuple[int, int, int]:
+    """(pixels far from white, strongly coloured pixels, all pixels) of what the element shows."""
+    png = page.locator(selector).screenshot()
+    ink, colour, total = page.evaluate(_INK_JS, base64.b64encode(png).decode())
+    return ink, colour, total
+
+
 def test_an_analyst_works_the_console_in_a_real_browser(app, users, world, server, browser):
     db = app.extensions["riskengine"].db
     with db.begin() as conn:
@@ -105,6 +136,11 @@ def test_an_analyst_works_the_console_in_a_real_browser(app, users, world, serve
     page.click("#label-form button[value=legit]")
     page.wait_for_selector("#labels >> text=known customer, verified by phone")
     page.wait_for_selector("#hours-chart[data-drawn='1']")
+    # A farm account: its phone and card by their last digits alone, its linked accounts.
+    page.goto(f"{server}/console/accounts/farm_2")
+    assert page.inner_text("#phones") == "phone ••••4321" and page.inner_text("#cards") == "card visa ••••4242"
+    assert "7911" not in page.content()
+    page.wait_for_selector("#hours-chart[data-drawn='1']")
     _shot(page, "account")
 
     # Cluster: the graph is drawn; bulk-label two members fraud through the confirmation step.
@@ -116,6 +152,10 @@ def test_an_analyst_works_the_console_in_a_real_browser(app, users, world, serve
     with db.connect() as conn:
         shared = reads.cluster_detail(conn, "c_farm")["shared"]
     assert nodes == 6 + len(shared) and edges == sum(len(s["accounts"]) for s in shared)
+    # And it is on screen: the six account discs (22 px across) and the shared values' diamonds,
+    # edges and labels, not a blank box (an opaque canvas on top once hid all of it).
+    ink, colour, total = _ink(page, "#cluster-graph")
+    assert colour > 6 * 150 and ink > colour + 500, (ink, colour, total)
     _shot(page, "cluster")
     page.check("input[name=account][value=farm_4]")
     page.check("input[name=account][value=farm_5]")

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from riskengine import storage
 from riskengine.storage import console as reads
-from tests.factories import assessment_row, farm_signup, signup
+from tests.factories import assessment_row, farm_signup, index_names, signup
 from tests.factories import console_post as post
 
 
@@ -93,6 +93,51 @@ def test_queue_pages_through_the_next_link(as_role, app):
         found = re.search(r'class="next-page" href="([^"]+)"', page)
         path = found.group(1).replace("&amp;", "&").replace("&#34;", '"') if found else None
     assert len(seen) == 120 == len(set(seen))
+
+
+def test_queue_country_filter_pages_match_declared_or_last_ip_country(app, db_url):
+    """Two walks (declared country, last IP's country) merged into one keyset order: every
+    matching account once, in order, across pages; a later login moves the IP country."""
+    t = time.time() - 3600
+    declared = ["FR", "DE", None]
+    ips = ["FR", "GB", "DE", None]
+    with app.extensions["riskengine"].db.begin() as conn:
+        for i in range(90):
+            row = assessment_row(i, f"c_{i:03d}", t + i, decision="block", score=round((i * 29 % 97) / 100, 2),
+                                 ip_country=ips[i % 4], response={"reasons": []})
+            storage.record(conn, row, {"country": declared[i % 3]}, {})
+        # c_001 (declared DE, signed up from GB) logs in later from FR; c_000 (FR, from FR) from GB.
+        storage.record(conn, assessment_row(200, "c_001", t + 500, decision="block", score=0.5, ip_country="FR",
+                                            response={"reasons": []}), {}, {})
+        storage.record(conn, assessment_row(201, "c_000", t + 501, decision="block", score=0.5, ip_country="GB",
+                                            response={"reasons": []}), {}, {})
+    ip_of = {f"c_{i:03d}": ips[i % 4] for i in range(90)} | {"c_001": "FR", "c_000": "GB"}
+    for country in ("FR", "GB", "IT"):
+        want = {a for a, ip in ip_of.items() if ip == country or declared[int(a[2:]) % 3] == country}
+        for sort in ("score", "recent"):
+            seen, after = [], None
+            with app.extensions["riskengine"].db.connect() as conn:
+                while page := reads.review_queue(conn, reads.QueueFilter(country=country.lower()), sort, after, 7):
+                    seen += page
+                    after = page[-1]["key"]
+            keys = [r["key"] for r in seen]
+            assert keys == sorted(keys, reverse=True)
+            assert {r["id"] for r in seen} == want and len(seen) == len(want), (country, sort)
+
+
+def test_queue_country_walks_read_their_partial_indexes(app, db_url):
+    with app.extensions["riskengine"].db.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            return                  # PostgreSQL's planner picks by statistics; bench_console measures it
+        for column in ("country", "last_ip_country"):
+            for order, index in (("COALESCE(last_score, -1.0) DESC, updated_ts DESC, account.id DESC", "score"),
+                                 ("updated_ts DESC, account.id DESC", "recent")):
+                plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT account.id FROM account "
+                    "LEFT JOIN assessment a ON a.id = account.last_assessment_id "
+                    "WHERE (last_decision IN ('challenge', 'block') OR rescore_decision IN ('challenge', 'block')) "
+                    f"AND account.{column} = 'FR' ORDER BY {order} LIMIT 50"))
+                assert f"ix_account_review_{column}_{index}" in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_the_review_queue_reads_its_partial_index(app, db_url):
@@ -262,3 +307,28 @@ def test_metrics_carry_no_account_identifier(app, as_role, world):
     as_role("viewer").get("/console/accounts/farm_1")
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
     assert "farm_1" not in metrics and "/console/accounts/<path:account_id>" in metrics
+
+
+def test_migration_gives_accounts_the_country_of_their_last_signup_or_login(empty_db):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from riskengine.storage import migrate
+    migrate.upgrade(empty_db, "a3f6c8e2d4b1")
+    with empty_db.begin() as conn:
+        conn.execute(text("INSERT INTO account (id, created_ts, updated_ts) VALUES ('a', 1, 9), ('b', 1, 1)"))
+        conn.execute(text("INSERT INTO assessment (id, account_id, event, occurred_ts, created_ts, ip_country, "
+                          "decision, decided_by, degraded, response) VALUES (:id, 'a', :event, :t, :t, :c, 'allow', "
+                          "'model', false, '{}')"),
+                     [{"id": "s", "event": "signup", "t": 1, "c": "GB"},
+                      {"id": "l", "event": "login", "t": 5, "c": "FR"},
+                      {"id": "r", "event": "rescore", "t": 9, "c": None}])
+    migrate.upgrade(empty_db)
+    with empty_db.connect() as conn:
+        assert dict(conn.execute(text("SELECT id, last_ip_country FROM account")).all()) == {"a": "FR", "b": None}
+    command.downgrade(migrate._alembic_config(empty_db), "a3f6c8e2d4b1")
+    assert "last_ip_country" not in {c["name"] for c in inspect(empty_db).get_columns("account")}
+    with empty_db.connect() as conn:        # no copy of the table lost the queue's expression index
+        assert conn.execute(text("SELECT COUNT(*) FROM account WHERE COALESCE(last_score, -1.0) > -2")).scalar() == 2
+    assert "ix_account_review_score" in index_names(empty_db, "account")
+

@@ -70,3 +70,45 @@ def test_each_candidate_changes_what_it_should(app, world):
     assert any(by.startswith("rule:restricted_region") for by in regions.by_decider)
     assert set(ruled.by_decider) == {"rule:prepaid"}
     assert all(new == "block" for (_, _, new) in ruled.by_event)
+
+
+def test_replay_reads_the_same_rows_through_the_index_or_the_whole_table(app, world):
+    """A period holding most assessments is read by a scan of the table (SQLite), a short one
+    through the (event, time) index; both hand over exactly the period's signup and login rows."""
+    from sqlalchemy import event, text
+    rt = app.extensions["riskengine"]
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, *rest):
+        sent.append(statement)
+    event.listen(rt.db, "before_cursor_execute", record)
+    try:
+        with rt.db.connect() as conn:
+            times = sorted(t for (t,) in conn.execute(text(
+                "SELECT occurred_ts FROM assessment WHERE event <> 'rescore'")))
+            cut = times[2]                                   # the three oldest, of twelve
+            for since, until, most, n in ((0, 4e9, True, 12), (0, cut, False, 3), (cut, 4e9, True, 9)):
+                sqlite = conn.dialect.name == "sqlite"
+                assert not sqlite or reads._most_of_the_table(conn, since, until) is most
+                sent.clear()
+                rows = list(reads.replay_rows(conn, since, until, ["signals.payment.prepaid"], ["links.device"]))
+                scanned = any("FROM assessment NOT INDEXED" in q for q in sent)
+                assert scanned is (most and sqlite), sent
+                want = conn.execute(text("SELECT account_id FROM assessment WHERE occurred_ts > :s AND "
+                                         "occurred_ts <= :u AND event <> 'rescore'"), {"s": since, "u": until}).all()
+                assert sorted(r[5] for r in rows) == sorted(a for (a,) in want) and len(rows) == n
+    finally:
+        event.remove(rt.db, "before_cursor_execute", record)
+
+
+def test_replay_on_postgresql_lifts_the_scoring_statement_timeout_for_its_transaction_only(app, world):
+    rt = app.extensions["riskengine"]
+    with rt.db.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's statement_timeout (RISKENGINE_TEST_DATABASE_URL)")
+        service = conn.exec_driver_sql("SHOW statement_timeout").scalar()
+        rows = reads.replay_rows(conn, 0, 4e9, ["signals.payment.prepaid"], [])
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "10min" != service
+        assert sum(1 for _ in rows) == 12
+    with rt.db.connect() as conn:
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == service
