@@ -4,10 +4,13 @@ assessments.add_label, the same store as POST /v1/labels; policy versions in pol
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from riskengine.storage.links import STRONG_KINDS, linked_accounts
 
@@ -17,6 +20,34 @@ _IN_REVIEW = "(last_decision IN ('challenge', 'block') OR rescore_decision IN ('
 _SCORE = "COALESCE(last_score, -1.0)"
 QUEUE_SORTS = ("score", "recent")
 REPLAY_TIMEOUT_S = 600.0         # a what-if's reads on PostgreSQL: ten times a million rows' time
+PAGE_TIMEOUT_S = 5.0             # a console page's reads on PostgreSQL: some 100x a page's time at 1M rows
+_QUERY_CANCELED = "57014"        # PostgreSQL's SQLSTATE for a statement stopped by statement_timeout
+
+
+class ReadsTooSlow(Exception):
+    """A console page's reads ran out of their budget (the database cancelled a statement)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"the database did not answer within {seconds:g} s")
+        self.seconds = seconds
+
+
+@contextmanager
+def page_budget(conn: Connection, seconds: float | None = None) -> Iterator[Connection]:
+    """The console's reads under a statement timeout of their own on PostgreSQL, for this
+    transaction only: the service's (RISKENGINE_DB_TIMEOUT_MS, 500 ms by default) is a scoring
+    call's budget, and a page may read more; but a page that reads for minutes holds a worker
+    and a connection, so it is bounded too, and its cancel is a ReadsTooSlow, not a 500.
+    SQLite has no statement timeout: there a page's reads are bounded by its indexes."""
+    seconds = PAGE_TIMEOUT_S if seconds is None else seconds
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+    try:
+        yield conn
+    except OperationalError as e:
+        if getattr(e.orig, "sqlstate", None) == _QUERY_CANCELED:
+            raise ReadsTooSlow(seconds) from e
+        raise
 
 
 @dataclass(frozen=True)
@@ -210,23 +241,31 @@ def shown_digits(conn: Connection, account_ids: list[str], values: set[tuple[str
 
 
 def overview(conn: Connection, since: float, bucket: float, sample: int = 5000) -> dict:
-    """Decisions per event and outcome in time buckets since `since`, the share degraded, the
-    versions that decided, the top reasons of the newest `sample` assessments, the last rescore runs."""
-    rows = conn.execute(text(
-        "SELECT event, decision, CAST(FLOOR(occurred_ts / :b) AS BIGINT) AS slot, degraded, COUNT(*) "
-        "FROM assessment WHERE occurred_ts > :s GROUP BY event, decision, slot, degraded")
-        if conn.dialect.name == "postgresql" else text(
-        "SELECT event, decision, CAST(occurred_ts / :b AS INTEGER) AS slot, degraded, COUNT(*) "
-        "FROM assessment WHERE occurred_ts > :s GROUP BY event, decision, slot, degraded"),
-        {"s": since, "b": bucket}).all()
-    versions = [dict(r) for r in conn.execute(text(
-        "SELECT model_version, policy_version, COUNT(*) AS n, MAX(occurred_ts) AS last_ts FROM assessment "
-        "WHERE occurred_ts > :s GROUP BY model_version, policy_version ORDER BY last_ts DESC LIMIT 20"),
-        {"s": since}).mappings()]
+    """Decisions per event and outcome in time buckets since `since`, the share degraded, and,
+    from the newest `sample` assessments, the versions that decided them and their top reasons;
+    the last rescore runs.
+
+    Each count reads ix_assessment_event_ts alone (event, time, decision, degraded: an
+    index-only scan), one event at a time so that the event is the index's equality prefix;
+    a million rows' counts never touch the table's 4 KB rows. The newest `sample` are found in
+    the same index (their times, a few bytes each), and only those rows are read."""
+    events = _events(conn)
+    slot = ("CAST(FLOOR(occurred_ts / :b) AS BIGINT)" if conn.dialect.name == "postgresql"
+            else "CAST(occurred_ts / :b AS INTEGER)")
+    rows = []
+    for event in events:
+        rows += [(event, *r) for r in conn.execute(text(
+            f"SELECT decision, {slot} AS slot, degraded, COUNT(*) FROM assessment "
+            f"WHERE event = :e AND occurred_ts > :s GROUP BY decision, slot, degraded"),
+            {"e": event, "s": since, "b": bucket})]
+    newest = _newest(conn, events, since, sample)
+    versions: dict[tuple, dict] = {}
     reasons: dict[str, int] = {}
-    for (response,) in conn.execute(text(
-            "SELECT response FROM assessment WHERE occurred_ts > :s ORDER BY occurred_ts DESC LIMIT :n"),
-            {"s": since, "n": sample}):
+    for model_version, policy_version, ts, response in newest:
+        v = versions.setdefault((model_version, policy_version), {
+            "model_version": model_version, "policy_version": policy_version, "n": 0, "last_ts": ts})
+        v["n"] += 1
+        v["last_ts"] = max(v["last_ts"], ts)
         for r in (_json(response) or {}).get("reasons", []):
             reasons[r.get("code")] = reasons.get(r.get("code"), 0) + 1
     runs = [dict(r) for r in conn.execute(text(
@@ -234,8 +273,40 @@ def overview(conn: Connection, since: float, bucket: float, sample: int = 5000) 
         "(SELECT COUNT(*) FROM assessment WHERE event = 'rescore' AND event_id >= 'rescore:' || rescorerun.id || ':' "
         " AND event_id < 'rescore:' || rescorerun.id || ';') AS written "
         "FROM rescorerun ORDER BY started_ts DESC LIMIT 5")).mappings()]
-    return {"rows": [tuple(r) for r in rows], "versions": versions,
+    return {"rows": rows, "sample": len(newest),
+            "versions": sorted(versions.values(), key=lambda v: -v["last_ts"])[:20],
             "top_reasons": sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10], "runs": runs}
+
+
+def _events(conn: Connection) -> list[str]:
+    """The stored events, by a loose walk of ix_assessment_event_ts: one index probe per
+    distinct event (a handful), where SELECT DISTINCT would read the whole index."""
+    return [r[0] for r in conn.execute(text(
+        "WITH RECURSIVE e(event) AS ("
+        " SELECT MIN(event) FROM assessment"
+        " UNION ALL SELECT (SELECT MIN(event) FROM assessment WHERE event > e.event) FROM e WHERE e.event IS NOT NULL)"
+        " SELECT event FROM e WHERE event IS NOT NULL"))]
+
+
+def _newest(conn: Connection, events: list[str], since: float, n: int) -> list[tuple]:
+    """(model_version, policy_version, occurred_ts, response) of the newest `n` assessments
+    since `since`: each event's newest `n` times from the index, the n-th newest of all of
+    them as the cut, then only the rows at or after the cut."""
+    times: list[float] = []
+    for event in events:
+        times += [r[0] for r in conn.execute(text(
+            "SELECT occurred_ts FROM assessment WHERE event = :e AND occurred_ts > :s "
+            "ORDER BY occurred_ts DESC LIMIT :n"), {"e": event, "s": since, "n": n})]
+    if not times:
+        return []
+    cut = sorted(times, reverse=True)[:n][-1]
+    out: list[tuple] = []
+    for event in events:
+        out += [tuple(r) for r in conn.execute(text(
+            "SELECT model_version, policy_version, occurred_ts, response FROM assessment "
+            "WHERE event = :e AND occurred_ts >= :c AND occurred_ts > :s ORDER BY occurred_ts DESC LIMIT :n"),
+            {"e": event, "c": cut, "s": since, "n": n})]
+    return sorted(out, key=lambda r: r[2], reverse=True)[:n]
 
 
 def _paths_sql(dialect: str, column: str, paths: list[str]) -> str:
