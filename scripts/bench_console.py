@@ -13,13 +13,15 @@ the what-if replay of all of them under a candidate policy, and review-queue pag
   3. review queue (storage.console.review_queue, 50 a page): the first page by score, page 20
      reached by keyset, by recency, filtered by reason code, by country; baseline in the same
      run: reading 50 account rows by primary key. Median of 5 each.
+  4. overview (storage.console.overview): 7 and 30 days; baseline: counting the 7 days'
+     signups by the (event, time) index.
 
     .venv/bin/python scripts/bench_console.py [--assessments 1000000] [--database-url URL] [--keep]
-        [--db FILE] [--cold] [--reuse]
+        [--db FILE] [--cold] [--reuse] [--only whatif,queue,overview]
 
 --db FILE builds the SQLite database at FILE, or reuses it when it is there (the build takes
 minutes); --cold drops that file from the page cache (posix_fadvise DONTNEED: no root needed;
-`fincore FILE` shows what is cached) before each what-if and its baseline, so they read from disk.
+`fincore FILE` shows what is cached) before each what-if, overview and their baselines, so they read from disk.
 --reuse with --database-url measures the PostgreSQL database an earlier run built.
 
 The machine is shared (2 cores, six sessions): the ratios to the baselines matter more than the
@@ -274,6 +276,40 @@ def bench_queue(rt) -> None:
         print(f"queue, {name}: {t * 1000:.1f} ms ({t / base:.1f}x the baseline; {found} rows)", flush=True)
 
 
+def bench_overview(rt, now: float, cold: Path | None = None) -> None:
+    """The overview page's reads (storage.console.overview, as the view calls it) for 7 and 30
+    days; baseline in the same run: counting the 7 days' signups through the (event, time)
+    index. A statement the database cancels (the bench's 10 s timeout on PostgreSQL, or the
+    console's own budget) is reported with its time, not as a crash."""
+    db = rt.db
+
+    def count():
+        with db.connect() as conn:
+            return conn.execute(text("SELECT COUNT(*) FROM assessment WHERE event = 'signup' AND occurred_ts > :s"),
+                                {"s": now - 7 * DAY}).scalar()
+
+    uncache(cold)
+    base = timed(count, 1 if cold else 5)
+    print(f"overview baseline: count the 7 days' signups by the index: {base * 1000:.1f} ms", flush=True)
+    for days in (7, 30):
+        def page(days=days):
+            with db.connect() as conn:
+                return reads.overview(conn, now - days * DAY, 3600.0 if days <= 2 else DAY)
+        uncache(cold)
+        t = time.perf_counter()
+        try:
+            data = page()
+        except Exception as e:       # noqa: BLE001 - a cancelled statement is a result here
+            print(f"overview, {days} days: failed after {time.perf_counter() - t:.1f} s: "
+                  f"{type(e).__name__}: {str(e).splitlines()[0][:160]}", flush=True)
+            continue
+        first = time.perf_counter() - t
+        again = first if cold else timed(page, 3)
+        print(f"overview, {days} days: {sum(r[4] for r in data['rows']):,} decisions, {len(data['versions'])} "
+              f"versions; {'cold' if cold else 'warm (median of 3)'} {again * 1000:.1f} ms "
+              f"({again / base:.1f}x the baseline)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--assessments", type=int, default=1_000_000)
@@ -284,7 +320,10 @@ def main() -> None:
                     "run built there, without building it again")
     ap.add_argument("--cold", action="store_true", help="drop the SQLite file from the page cache before each "
                     "what-if and its baseline")
+    ap.add_argument("--only", default="whatif,queue,overview",
+                    help="comma-separated parts to run: whatif, queue, overview (default: all)")
     args = ap.parse_args()
+    parts = set(args.only.split(","))
     if args.db:
         args.db = args.db.resolve()
         args.db.parent.mkdir(parents=True, exist_ok=True)
@@ -299,8 +338,12 @@ def main() -> None:
             app, rt, now = reuse(url, workdir)
         else:
             app, rt, now = build(url, args.assessments, workdir)
-        bench_whatif(rt, now, sqlite_file if args.cold else None)
-        bench_queue(rt)
+        if "whatif" in parts:
+            bench_whatif(rt, now, sqlite_file if args.cold else None)
+        if "queue" in parts:
+            bench_queue(rt)
+        if "overview" in parts:
+            bench_overview(rt, now, sqlite_file if args.cold else None)
         rt.close()
     finally:
         if args.db:

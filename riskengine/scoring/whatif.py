@@ -9,9 +9,10 @@ are hashed with the service's key to compare). It does not know what the re-scor
 decided for the account at the time: a replayed event carries no rescore verdict. Degraded
 assessments are replayed with the candidate's degraded settings.
 
-A million rows in well under a minute: the database hands over only the values the candidate
-reads (`paths`, extracted in SQL), and rows that look the same to the policy are decided once:
-most rows cost a dictionary lookup."""
+A million rows in well under a minute: storage hands over only the values the candidate reads
+(`paths`: extracted in SQL on SQLite, picked from the stored text by a decoder of those keys
+alone on PostgreSQL), and rows that look the same to the policy are decided once: most rows
+cost a dictionary lookup."""
 from __future__ import annotations
 
 import dataclasses

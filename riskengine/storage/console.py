@@ -4,10 +4,15 @@ assessments.add_label, the same store as POST /v1/labels; policy versions in pol
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import msgspec
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from riskengine.storage.links import STRONG_KINDS, linked_accounts
 
@@ -17,6 +22,34 @@ _IN_REVIEW = "(last_decision IN ('challenge', 'block') OR rescore_decision IN ('
 _SCORE = "COALESCE(last_score, -1.0)"
 QUEUE_SORTS = ("score", "recent")
 REPLAY_TIMEOUT_S = 600.0         # a what-if's reads on PostgreSQL: ten times a million rows' time
+PAGE_TIMEOUT_S = 5.0             # a console page's reads on PostgreSQL: some 100x a page's time at 1M rows
+_QUERY_CANCELED = "57014"        # PostgreSQL's SQLSTATE for a statement stopped by statement_timeout
+
+
+class ReadsTooSlow(Exception):
+    """A console page's reads ran out of their budget (the database cancelled a statement)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"the database did not answer within {seconds:g} s")
+        self.seconds = seconds
+
+
+@contextmanager
+def page_budget(conn: Connection, seconds: float | None = None) -> Iterator[Connection]:
+    """The console's reads under a statement timeout of their own on PostgreSQL, for this
+    transaction only: the service's (RISKENGINE_DB_TIMEOUT_MS, 500 ms by default) is a scoring
+    call's budget, and a page may read more; but a page that reads for minutes holds a worker
+    and a connection, so it is bounded too, and its cancel is a ReadsTooSlow, not a 500.
+    SQLite has no statement timeout: there a page's reads are bounded by its indexes."""
+    seconds = PAGE_TIMEOUT_S if seconds is None else seconds
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+    try:
+        yield conn
+    except OperationalError as e:
+        if getattr(e.orig, "sqlstate", None) == _QUERY_CANCELED:
+            raise ReadsTooSlow(seconds) from e
+        raise
 
 
 @dataclass(frozen=True)
@@ -210,23 +243,31 @@ def shown_digits(conn: Connection, account_ids: list[str], values: set[tuple[str
 
 
 def overview(conn: Connection, since: float, bucket: float, sample: int = 5000) -> dict:
-    """Decisions per event and outcome in time buckets since `since`, the share degraded, the
-    versions that decided, the top reasons of the newest `sample` assessments, the last rescore runs."""
-    rows = conn.execute(text(
-        "SELECT event, decision, CAST(FLOOR(occurred_ts / :b) AS BIGINT) AS slot, degraded, COUNT(*) "
-        "FROM assessment WHERE occurred_ts > :s GROUP BY event, decision, slot, degraded")
-        if conn.dialect.name == "postgresql" else text(
-        "SELECT event, decision, CAST(occurred_ts / :b AS INTEGER) AS slot, degraded, COUNT(*) "
-        "FROM assessment WHERE occurred_ts > :s GROUP BY event, decision, slot, degraded"),
-        {"s": since, "b": bucket}).all()
-    versions = [dict(r) for r in conn.execute(text(
-        "SELECT model_version, policy_version, COUNT(*) AS n, MAX(occurred_ts) AS last_ts FROM assessment "
-        "WHERE occurred_ts > :s GROUP BY model_version, policy_version ORDER BY last_ts DESC LIMIT 20"),
-        {"s": since}).mappings()]
+    """Decisions per event and outcome in time buckets since `since`, the share degraded, and,
+    from the newest `sample` assessments, the versions that decided them and their top reasons;
+    the last rescore runs.
+
+    Each count reads ix_assessment_event_ts alone (event, time, decision, degraded: an
+    index-only scan), one event at a time so that the event is the index's equality prefix;
+    a million rows' counts never touch the table's 4 KB rows. The newest `sample` are found in
+    the same index (their times, a few bytes each), and only those rows are read."""
+    events = _events(conn)
+    slot = ("CAST(FLOOR(occurred_ts / :b) AS BIGINT)" if conn.dialect.name == "postgresql"
+            else "CAST(occurred_ts / :b AS INTEGER)")
+    rows = []
+    for event in events:
+        rows += [(event, *r) for r in conn.execute(text(
+            f"SELECT decision, {slot} AS slot, degraded, COUNT(*) FROM assessment "
+            f"WHERE event = :e AND occurred_ts > :s GROUP BY decision, slot, degraded"),
+            {"e": event, "s": since, "b": bucket})]
+    newest = _newest(conn, events, since, sample)
+    versions: dict[tuple, dict] = {}
     reasons: dict[str, int] = {}
-    for (response,) in conn.execute(text(
-            "SELECT response FROM assessment WHERE occurred_ts > :s ORDER BY occurred_ts DESC LIMIT :n"),
-            {"s": since, "n": sample}):
+    for model_version, policy_version, ts, response in newest:
+        v = versions.setdefault((model_version, policy_version), {
+            "model_version": model_version, "policy_version": policy_version, "n": 0, "last_ts": ts})
+        v["n"] += 1
+        v["last_ts"] = max(v["last_ts"], ts)
         for r in (_json(response) or {}).get("reasons", []):
             reasons[r.get("code")] = reasons.get(r.get("code"), 0) + 1
     runs = [dict(r) for r in conn.execute(text(
@@ -234,24 +275,47 @@ def overview(conn: Connection, since: float, bucket: float, sample: int = 5000) 
         "(SELECT COUNT(*) FROM assessment WHERE event = 'rescore' AND event_id >= 'rescore:' || rescorerun.id || ':' "
         " AND event_id < 'rescore:' || rescorerun.id || ';') AS written "
         "FROM rescorerun ORDER BY started_ts DESC LIMIT 5")).mappings()]
-    return {"rows": [tuple(r) for r in rows], "versions": versions,
+    return {"rows": rows, "sample": len(newest),
+            "versions": sorted(versions.values(), key=lambda v: -v["last_ts"])[:20],
             "top_reasons": sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10], "runs": runs}
 
 
-def _paths_sql(dialect: str, column: str, paths: list[str]) -> str:
-    """SQL for a JSON array (as text) of the values at `paths` of a JSON column: the database
-    parses each stored document once, in C, and hands over a few bytes instead of all of it.
-    On PostgreSQL `column` is the document already parsed (jsonb, see replay_rows): its json
-    type's functions would parse the text again for every path (a dozen paths of a 2 KB
-    answer: 4-5x the time of one parse)."""
+def _events(conn: Connection) -> list[str]:
+    """The stored events, by a loose walk of ix_assessment_event_ts: one index probe per
+    distinct event (a handful), where SELECT DISTINCT would read the whole index."""
+    return [r[0] for r in conn.execute(text(
+        "WITH RECURSIVE e(event) AS ("
+        " SELECT MIN(event) FROM assessment"
+        " UNION ALL SELECT (SELECT MIN(event) FROM assessment WHERE event > e.event) FROM e WHERE e.event IS NOT NULL)"
+        " SELECT event FROM e WHERE event IS NOT NULL"))]
+
+
+def _newest(conn: Connection, events: list[str], since: float, n: int) -> list[tuple]:
+    """(model_version, policy_version, occurred_ts, response) of the newest `n` assessments
+    since `since`: each event's newest `n` times from the index, the n-th newest of all of
+    them as the cut, then only the rows at or after the cut."""
+    times: list[float] = []
+    for event in events:
+        times += [r[0] for r in conn.execute(text(
+            "SELECT occurred_ts FROM assessment WHERE event = :e AND occurred_ts > :s "
+            "ORDER BY occurred_ts DESC LIMIT :n"), {"e": event, "s": since, "n": n})]
+    if not times:
+        return []
+    cut = sorted(times, reverse=True)[:n][-1]
+    out: list[tuple] = []
+    for event in events:
+        out += [tuple(r) for r in conn.execute(text(
+            "SELECT model_version, policy_version, occurred_ts, response FROM assessment "
+            "WHERE event = :e AND occurred_ts >= :c AND occurred_ts > :s ORDER BY occurred_ts DESC LIMIT :n"),
+            {"e": event, "c": cut, "s": since, "n": n})]
+    return sorted(out, key=lambda r: r[2], reverse=True)[:n]
+
+
+def _paths_sql(column: str, paths: list[str]) -> str:
+    """SQLite: a JSON array (as text) of the values at `paths` of a JSON column, SQLite's JSON
+    functions parsing each stored document once, in C, and handing over a few bytes."""
     if not paths:
         return "NULL"
-    for p in paths:
-        if not all(part.replace("_", "").isalnum() for part in p.split(".")):
-            raise ValueError(f"not a signal path: {p!r}")
-    if dialect == "postgresql":
-        return "CAST(jsonb_build_array({}) AS text)".format(", ".join(
-            f"{column} #> '{{{','.join(p.split('.'))}}}'" for p in paths))
     if len(paths) == 1:           # json_extract with one path answers the value itself, not an array
         paths = paths * 2
     return "json_extract({}, {})".format(column, ", ".join(f"'$.{p}'" for p in paths))
@@ -260,30 +324,97 @@ def _paths_sql(dialect: str, column: str, paths: list[str]) -> str:
 def replay_rows(conn: Connection, since: float, until: float, response_paths: list[str], input_paths: list[str]):
     """The stored signup and login assessments of a period, in no order, streamed: (event,
     decision, score, ip, ip_country, account_id, degraded, response values, inputs values), the
-    values as JSON arrays (text) of what is at `response_paths` of the stored answer and at
-    `input_paths` of its stored inputs."""
+    values as JSON arrays (text or bytes) of what is at `response_paths` of the stored answer
+    and at `input_paths` of its stored inputs (None for no paths)."""
     d = conn.dialect.name
+    for p in (*response_paths, *input_paths):
+        if not all(part.replace("_", "").isalnum() for part in p.split(".")):
+            raise ValueError(f"not a signal path: {p!r}")
+    where = "WHERE occurred_ts > :s AND occurred_ts <= :u AND event <> 'rescore'"
     if d == "postgresql":
         # The service's statement timeout (RISKENGINE_DB_TIMEOUT_MS, 500 ms by default) is a
         # scoring call's budget; each fetch of this stream may take longer. For this
         # transaction only.
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(REPLAY_TIMEOUT_S * 1000)}")
-        # Each document parsed once per row: OFFSET 0 keeps the planner from pulling the
-        # casts up into every path expression that reads them.
-        source = ("assessment CROSS JOIN LATERAL (SELECT "
-                  f"{'CAST(assessment.response AS jsonb)' if response_paths else 'NULL'} AS r, "
-                  f"{'CAST(assessment.inputs AS jsonb)' if input_paths else 'NULL'} AS i OFFSET 0) j")
-        columns = f"{_paths_sql(d, 'j.r', response_paths)}, {_paths_sql(d, 'j.i', input_paths)}"
-    else:
-        source = "assessment NOT INDEXED" if _most_of_the_table(conn, since, until) else "assessment"
-        columns = f"{_paths_sql(d, 'response', response_paths)}, {_paths_sql(d, 'inputs', input_paths)}"
-    sql = (f"SELECT event, decision, score, ip, ip_country, account_id, degraded, {columns} "
-           f"FROM {source} WHERE occurred_ts > :s AND occurred_ts <= :u AND event <> 'rescore'")
-    if d == "postgresql":
+        # The stored documents as text (the json type's own form: no work for the server), their
+        # few values picked here (_Picker): PostgreSQL parsing a 2 KB answer, into jsonb or by
+        # its json functions, costs some 50 us a row (a million rows: 50-80 s); msgspec
+        # skipping what it is not asked for, 5 us.
+        sql = (f"SELECT event, decision, score, ip, ip_country, account_id, degraded, "
+               f"{'CAST(response AS text)' if response_paths else 'NULL'}, "
+               f"{'CAST(inputs AS text)' if input_paths else 'NULL'} FROM assessment {where}")
         # Per statement: Connection.execution_options() would stream every later statement too.
-        return conn.exec_driver_sql(sql.replace(":s", "%(s)s").replace(":u", "%(u)s"), {"s": since, "u": until},
+        rows = conn.exec_driver_sql(sql.replace(":s", "%(s)s").replace(":u", "%(u)s"), {"s": since, "u": until},
                                     execution_options={"stream_results": True, "max_row_buffer": 20_000})
+        return _picked(rows, _Picker(response_paths), _Picker(input_paths))
+    source = "assessment NOT INDEXED" if _most_of_the_table(conn, since, until) else "assessment"
+    columns = f"{_paths_sql('response', response_paths)}, {_paths_sql('inputs', input_paths)}"
+    sql = f"SELECT event, decision, score, ip, ip_country, account_id, degraded, {columns} FROM {source} {where}"
     return conn.exec_driver_sql(sql.replace(":s", "?").replace(":u", "?"), (since, until))
+
+
+def _picked(rows, response: _Picker, inputs: _Picker):
+    pick_response, pick_inputs = response.pick, inputs.pick
+    for event, decision, score, ip, ip_country, account, degraded, doc, doc_inputs in rows:
+        yield (event, decision, score, ip, ip_country, account, degraded, pick_response(doc), pick_inputs(doc_inputs))
+
+
+class _Picker:
+    """The values at `paths` of a JSON document (text), as a JSON array (bytes), what SQLite's
+    json_extract gives: null for a missing path. The document is decoded into msgspec structs
+    of only the paths' keys, so the rest of it is skipped, not built; a document whose shape
+    the structs do not fit (a scalar where a path goes on) is decoded whole and walked."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = [p.split(".") for p in paths]
+        self.none = msgspec.json.encode([None] * len(paths))
+        tree: dict = {}
+        for parts in self.paths:
+            node = tree
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node.setdefault(parts[-1], None)
+        self.decoder: msgspec.json.Decoder | None = msgspec.json.Decoder(_struct(tree)) if paths else None
+        self.fields = [[_field(part) for part in parts] for parts in self.paths]
+
+    def pick(self, doc):
+        if self.decoder is None:
+            return None
+        if doc is None:
+            return self.none
+        try:
+            top = self.decoder.decode(doc)
+        except msgspec.ValidationError:
+            return msgspec.json.encode([_walk(msgspec.json.decode(doc), parts) for parts in self.paths])
+        out = []
+        for fields in self.fields:
+            node = top
+            for f in fields:
+                if node is None:
+                    break
+                node = getattr(node, f)
+            out.append(node)
+        return msgspec.json.encode(out)
+
+
+def _field(key: str) -> str:
+    return f"k_{key}"              # a valid attribute for any key the path check lets through ("7d")
+
+
+def _struct(tree: dict) -> type:
+    fields = [(_field(k), (Any if sub is None else _struct(sub) | None), None) for k, sub in tree.items()]
+    return msgspec.defstruct("Picked", fields, rename={_field(k): k for k in tree})
+
+
+def _walk(node, parts: list[str]):
+    for part in parts:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
 
 
 def _most_of_the_table(conn: Connection, since: float, until: float) -> bool:

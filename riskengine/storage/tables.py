@@ -72,7 +72,8 @@ class Assessment(SQLModel, table=True):
         Index("ix_assessment_account_ts", "account_id", "occurred_ts"),
         Index("ix_assessment_ip_ts", "ip", "occurred_ts"),
         Index("ix_assessment_asn_event_ts", "ip_asn", "event", "occurred_ts"),
-        Index("ix_assessment_event_ts", "event", "occurred_ts"),
+        # Covering for the console overview's counts (storage/console.overview): index-only.
+        Index("ix_assessment_event_ts", "event", "occurred_ts", "decision", "degraded"),
         Index("ix_assessment_failed_login_account", "account_id", "occurred_ts",
               sqlite_where=FAILED_LOGIN, postgresql_where=FAILED_LOGIN),
         Index("ix_assessment_failed_login_ip", "ip", "occurred_ts", "account_id",

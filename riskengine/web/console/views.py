@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
@@ -43,6 +45,13 @@ def _runtime():
     return current_app.extensions["riskengine"]
 
 
+@contextmanager
+def _reads() -> Iterator:
+    """A connection for a page's reads, under the console's own statement budget."""
+    with _runtime().db.connect() as conn, reads.page_budget(conn):
+        yield conn
+
+
 def _page(template: str, code: int = 200, **ctx):
     partial = request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "main"
     return render_template(template, partial=partial, user=g.user, **ctx), code
@@ -51,6 +60,12 @@ def _page(template: str, code: int = 200, **ctx):
 @bp.errorhandler(RiskengineError)
 def _bad_input(e: RiskengineError):
     return render_template("console/error.html", status=400, message=e.message, field=e.field, user=g.get("user")), 400
+
+
+@bp.errorhandler(reads.ReadsTooSlow)
+def _too_slow(e: reads.ReadsTooSlow):
+    return render_template("console/error.html", status=503, message=f"this page's reads took too long ({e}); "
+                           "try a shorter period or a narrower filter", user=g.get("user")), 503
 
 
 @bp.errorhandler(CSRFError)
@@ -97,7 +112,7 @@ def overview():
     days = _number("days", 7, 1, 90)
     now = time.time()
     bucket = 3600.0 if days <= 2 else DAY
-    with _runtime().db.connect() as conn:
+    with _reads() as conn:
         data = reads.overview(conn, now - days * DAY, bucket)
     slots = sorted({r[2] for r in data["rows"]})
     series: dict[str, list[int]] = {}
@@ -114,8 +129,9 @@ def overview():
              "series": [{"label": k, "data": v} for k, v in sorted(series.items())]}
     rt = _runtime()
     return _page("console/overview.html", days=days, chart=json.dumps(chart), total=total, degraded=degraded,
-                 outcomes=sorted(outcomes.items()), versions=data["versions"], top_reasons=data["top_reasons"],
-                 runs=data["runs"], model_version=rt.model.version if rt.model else None,
+                 outcomes=sorted(outcomes.items()), versions=data["versions"], sample=data["sample"],
+                 top_reasons=data["top_reasons"], runs=data["runs"],
+                 model_version=rt.model.version if rt.model else None,
                  policy_version=rt.policy.version)
 
 
@@ -143,7 +159,7 @@ def queue():
     if sort not in reads.QUEUE_SORTS:
         raise RiskengineError(f"sort: must be one of {', '.join(reads.QUEUE_SORTS)}", field="sort")
     after = _after(args.get("after"), sort)
-    with _runtime().db.connect() as conn:
+    with _reads() as conn:
         rows = reads.review_queue(conn, flt, sort, after, QUEUE_PAGE + 1)
     more = len(rows) > QUEUE_PAGE
     rows = rows[:QUEUE_PAGE]
@@ -169,7 +185,7 @@ def _after(raw: str | None, sort: str):
 
 @bp.get("/accounts/<path:account_id>")
 def account(account_id: str):
-    with _runtime().db.connect() as conn:
+    with _reads() as conn:
         detail = reads.account_detail(conn, account_id)
     if detail is None:
         return _page("console/error.html", 404, status=404, message=f"no account {account_id!r}")
@@ -224,7 +240,7 @@ def _next(default: str) -> str:
 
 @bp.get("/clusters/<cluster_id>")
 def cluster(cluster_id: str):
-    with _runtime().db.connect() as conn:
+    with _reads() as conn:
         detail = reads.cluster_detail(conn, cluster_id)
     if not detail["members"]:
         return _page("console/error.html", 404, status=404, message=f"no cluster {cluster_id!r}")
@@ -253,7 +269,7 @@ def cluster_bulk(cluster_id: str):
     action = form.get("action", "")
     if action not in ("fraud", "legit", "block"):
         raise RiskengineError("action: must be fraud, legit or block", field="action")
-    with _runtime().db.connect() as conn:
+    with _reads() as conn:
         members = [m["id"] for m in reads.cluster_detail(conn, cluster_id)["members"]]
     chosen = [a for a in form.getlist("account") if a in members] if form.getlist("account") else members
     if not chosen:
@@ -275,7 +291,7 @@ def cluster_bulk(cluster_id: str):
 def policy():
     rt = _runtime()
     version_id, body = rt.policies.body()
-    with rt.db.connect() as conn:
+    with _reads() as conn:
         history = policies.policy_history(conn)
     return _page("console/policy.html", body=body, version_id=version_id, history=history,
                  body_json=json.dumps(body, indent=2, sort_keys=True), in_force=rt.policy.version,
@@ -320,7 +336,7 @@ def policy_rollback(version_id: int):
 
 @bp.get("/policy/versions/<int:version_id>")
 def policy_version(version_id: int):
-    with _runtime().db.connect() as conn:
+    with _reads() as conn:
         row = policies.policy_version(conn, version_id)
     if row is None:
         return _page("console/error.html", 404, status=404, message=f"no policy version {version_id}")
@@ -355,7 +371,7 @@ def whatif():
 @role("admin")
 def audit():
     before = request.args.get("before", type=int)
-    with _runtime().db.connect() as conn:
+    with _reads() as conn:
         entries = user_store.audit_page(conn, before)
     return _page("console/audit.html", entries=entries,
                  next_before=entries[-1]["id"] if len(entries) == 100 else None)

@@ -3,8 +3,11 @@ to a candidate are decided once; that shortcut must give the answers deciding ev
 from __future__ import annotations
 
 import copy
+import json
 
+import msgspec
 import pytest
+from sqlalchemy import text
 
 from riskengine import analyst
 from riskengine.scoring import whatif
@@ -112,3 +115,28 @@ def test_replay_on_postgresql_lifts_the_scoring_statement_timeout_for_its_transa
         assert sum(1 for _ in rows) == 12
     with rt.db.connect() as conn:
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == service
+
+
+_DOCS = ['{"signals": {"payment": {"prepaid": true, "velocity": {"7d": 3}}, "phone": null}, "reasons": []}',
+         '{"signals": {"payment": null, "phone": {"country": "GB"}}, "extra": {"signals": 1}}',
+         '{"signals": {"payment": "not an object", "phone": {"country": ["a", {"b": 1}]}}}',
+         '{"other": 1}', '{"signals": {"payment": {"prepaid": 1.5e3, "velocity": [7, 8]}}}']
+_PATHS = ["signals.payment.prepaid", "signals.payment.velocity.7d", "signals.phone.country", "signals.missing"]
+
+
+def test_the_picker_gives_what_the_databases_json_paths_give(app):
+    """What-if on PostgreSQL picks the values in Python (storage.console._Picker): the same
+    values as the database's own path functions (jsonb #> on PostgreSQL, json_extract on
+    SQLite), for missing keys, nulls, a scalar where the path goes on, objects and lists."""
+    picker = reads._Picker(_PATHS)
+    with app.extensions["riskengine"].db.connect() as conn:
+        for doc in _DOCS:
+            if conn.dialect.name == "postgresql":
+                paths = ", ".join(f"CAST(:d AS jsonb) #> '{{{','.join(p.split('.'))}}}'" for p in _PATHS)
+                want = conn.execute(text(f"SELECT CAST(jsonb_build_array({paths}) AS text)"), {"d": doc}).scalar()
+            else:
+                paths = ", ".join(f"'$.{p}'" for p in _PATHS)
+                want = conn.execute(text(f"SELECT json_extract(:d, {paths})"), {"d": doc}).scalar()
+            assert msgspec.json.decode(picker.pick(doc)) == json.loads(want), doc
+    assert msgspec.json.decode(picker.pick(None)) == [None] * len(_PATHS)
+    assert reads._Picker([]).pick(_DOCS[0]) is None
