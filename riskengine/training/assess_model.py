@@ -222,7 +222,7 @@ def evaluate(probs: np.ndarray, ds: Dataset, mask: np.ndarray, th: dict) -> dict
         row = {"events": int(m.sum()), "challenged_or_blocked": round(float(flag[m].mean()), 4),
                "blocked": round(float(block[m].mean()), 4)}
         ok = m & (outcome == "success") & (ev == "login")
-        if kind in ("ato", "password_spray") and ok.any():
+        if kind in TAKEOVERS and ok.any():
             row["successful_logins"] = int(ok.sum())
             row["successful_stopped"] = round(float(flag[ok].mean()), 4)
         signups = m & (ev == "signup")
@@ -353,18 +353,15 @@ def train_and_write(out_dir="models", seed=7, accounts=6000, days=30, version=No
         oof_probs[train_mask] = calibrate(oof, cal)
         th = thresholds(oof_probs, ds, settled(ds, train_mask))
         metrics: dict[str, Any] = {"train_out_of_fold": evaluate(oof_probs, ds, train_mask, th)}
-        open_loop = {"test": evaluate(probs, ds, test_mask, th)}
         if worlds_x:
-            th, cross, cross_open = _cross_world(worlds_x, booster, cal, th, log)
-            metrics["cross_world"], open_loop["cross_world"] = cross, cross_open
-            open_loop["test"] = evaluate(probs, ds, test_mask, th)
+            th, metrics["cross_world"], cross_open = _cross_world(worlds_x, booster, cal, th, log)
             # In-world too as the service would have run it: the training worlds again, closed loop.
             model = deciding_model(booster, cal, th)
             closed = Dataset.concat([replay_world(w, log, model) for w in worlds_in], [f"w{s}" for s, _ in train_specs])
             metrics["test"] = evaluate(calibrate(margin(booster, closed.X, FEATURES), cal), closed, test_mask, th)
-            metrics["open_loop"] = open_loop
+            metrics["open_loop"] = {"test": evaluate(probs, ds, test_mask, th), "cross_world": cross_open}
         else:
-            metrics["test"] = open_loop["test"]
+            metrics["test"] = evaluate(probs, ds, test_mask, th)
     metrics = {"test": metrics.pop("test"), **metrics}
     version = version or f"{date.today():%Y.%m}.1"
     command = f"riskengine train --seed {seed} --accounts {accounts} --days {days} --version {version}"
