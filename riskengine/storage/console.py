@@ -34,6 +34,12 @@ class ReadsTooSlow(Exception):
         self.seconds = seconds
 
 
+def _statement_timeout(conn: Connection, seconds: float) -> None:
+    """PostgreSQL's statement timeout for the rest of this transaction only (SQLite has none)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+
+
 @contextmanager
 def page_budget(conn: Connection, seconds: float | None = None) -> Iterator[Connection]:
     """The console's reads under a statement timeout of their own on PostgreSQL, for this
@@ -42,8 +48,7 @@ def page_budget(conn: Connection, seconds: float | None = None) -> Iterator[Conn
     and a connection, so it is bounded too, and its cancel is a ReadsTooSlow, not a 500.
     SQLite has no statement timeout: there a page's reads are bounded by its indexes."""
     seconds = PAGE_TIMEOUT_S if seconds is None else seconds
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+    _statement_timeout(conn, seconds)
     try:
         yield conn
     except OperationalError as e:
@@ -335,7 +340,7 @@ def replay_rows(conn: Connection, since: float, until: float, response_paths: li
         # The service's statement timeout (RISKENGINE_DB_TIMEOUT_MS, 500 ms by default) is a
         # scoring call's budget; each fetch of this stream may take longer. For this
         # transaction only.
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(REPLAY_TIMEOUT_S * 1000)}")
+        _statement_timeout(conn, REPLAY_TIMEOUT_S)
         # The stored documents as text (the json type's own form: no work for the server), their
         # few values picked here (_Picker): PostgreSQL parsing a 2 KB answer, into jsonb or by
         # its json functions, costs some 50 us a row (a million rows: 50-80 s); msgspec
